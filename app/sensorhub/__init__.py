@@ -1,0 +1,1 @@
+"""sensorhub: IoT telemetry platform service."""
