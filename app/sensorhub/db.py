@@ -1,0 +1,41 @@
+"""The asyncpg pool: one per process, created by the caller (lifespan or CLI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from sensorhub.settings import Settings
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+
+async def init_connection(conn: asyncpg.Connection[Any]) -> None:
+    """Decode json/jsonb to Python objects in both directions."""
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def create_pool(settings: Settings, *, min_size: int | None = None, max_size: int | None = None) -> Pool:
+    return await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min if min_size is None else min_size,
+        max_size=settings.db_pool_max if max_size is None else max_size,
+        command_timeout=settings.db_command_timeout_s,
+        init=init_connection,
+        server_settings={"application_name": "sensorhub"},
+    )
+
+
+async def connect(dsn: str) -> asyncpg.Connection[Any]:
+    """A single connection with the same codecs as the pool (CLI tools, tests)."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn

@@ -1,0 +1,128 @@
+"""Typed service settings, read from the environment (prefix ``SENSORHUB_``).
+
+Nothing here runs at import time: call :func:`load_settings` from an entry point.
+Every field is documented in the README's configuration table; a test keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SENSORHUB_"
+
+
+class SettingsError(ValueError):
+    """The environment holds a value the service cannot start with."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    env: Literal["local", "test", "dev", "staging", "prod"] = Field(
+        "local", description="Deployment environment name."
+    )
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55431/sensorhub",
+        validation_alias=AliasChoices("SENSORHUB_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL DSN (`postgresql://user:pass@host:port/db`). `DATABASE_URL` is accepted too.",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SENSORHUB_REDIS_URL", "REDIS_URL"),
+        description="Redis URL (`redis://` or `rediss://`). Unset: in-process cache and fan-out.",
+    )
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["json", "console"] = Field("json", description="Log format.")
+    bootstrap_admin_key: SecretStr | None = Field(
+        None,
+        description="If set, an admin API key with exactly this value is ensured at start-up (min. 16 chars).",
+    )
+    auto_migrate: bool = Field(True, description="Apply migrations at API start-up (off in Kubernetes).")
+    db_pool_min: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
+    db_pool_max: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
+    db_command_timeout_s: float = Field(
+        15.0, gt=0, le=600, description="Timeout for one database statement, in seconds."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
+    )
+    read_wait_timeout_s: float = Field(
+        5.0, ge=0, le=60, description="How long a read waits for `X-Min-Position` before answering stale."
+    )
+    projector_heartbeat_timeout_s: float = Field(
+        30.0, gt=0, description="Readiness fails when no projector heartbeat is newer than this."
+    )
+    require_projector: bool = Field(
+        True, description="Whether `/health/ready` requires a fresh projector heartbeat."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a PostgreSQL URL such as postgresql://user:pass@host:5432/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a Redis URL such as redis://host:6379/0")
+        return value
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _check_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("expected at least 16 characters")
+        return value
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _describe(error: Mapping[str, object]) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if isinstance(loc, tuple) and loc else "?"
+    name = field if field.isupper() else env_name(field)
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    given = error.get("input")
+    shown = "" if given is None or "key" in name.lower() else f" (got {given!r})"
+    return f"{name}: {message}{shown}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; raise :class:`SettingsError` naming each bad variable."""
+    source = os.environ if environ is None else environ
+    relevant = {k: v for k, v in source.items() if k.startswith(ENV_PREFIX) or k in ("DATABASE_URL", "REDIS_URL")}
+    try:
+        return Settings.model_validate(_lowercase(relevant)) if environ is not None else Settings()
+    except ValidationError as exc:
+        raise SettingsError([_describe(e) for e in exc.errors()]) from None
+
+
+def _lowercase(values: Mapping[str, str]) -> dict[str, str]:
+    # model_validate bypasses the environment source: map variable names to fields.
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if key in ("DATABASE_URL", "REDIS_URL"):
+            out.setdefault(key.lower(), value)
+        else:
+            out[key.removeprefix(ENV_PREFIX).lower()] = value
+    return out
