@@ -1,0 +1,69 @@
+"""What every event-sourced aggregate shares: a state folded from events, and the events not yet saved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every domain event: a fact, named in the past tense."""
+
+
+class Aggregate(Generic[S]):
+    """State plus pending events. Subclasses define :meth:`evolve` (a pure fold) and command methods.
+
+    ``version`` is the stream version the aggregate was loaded at (0 for a new one);
+    ``position`` is the global position of the last event it has seen (0 when unknown).
+    """
+
+    STREAM_TYPE: ClassVar[str]
+    SNAPSHOT_VERSION: ClassVar[int] = 1
+
+    def __init__(
+        self, aggregate_id: str, state: S | None = None, version: int = 0, position: int = 0
+    ) -> None:
+        self.id = aggregate_id
+        self._state = state
+        self.version = version
+        self.position = position
+        self.pending: list[Event] = []
+
+    @classmethod
+    def evolve(cls, state: S | None, event: Event) -> S:
+        raise NotImplementedError
+
+    @property
+    def state(self) -> S:
+        if self._state is None:
+            raise LookupError(f"{self.STREAM_TYPE} {self.id} has no events yet")
+        return self._state
+
+    @property
+    def exists(self) -> bool:
+        return self._state is not None
+
+    @property
+    def next_version(self) -> int:
+        """The version once the pending events are saved."""
+        return self.version + len(self.pending)
+
+    def replay(self, events: Iterable[Event], *, version: int, position: int = 0) -> None:
+        """Fold already-stored events in; ``version``/``position`` are those of the last one."""
+        for event in events:
+            self._state = self.evolve(self._state, event)
+        self.version = version
+        self.position = position or self.position
+
+    def record(self, event: Event) -> None:
+        self._state = self.evolve(self._state, event)
+        self.pending.append(event)
+
+    def mark_saved(self, version: int, position: int) -> None:
+        self.pending.clear()
+        self.version = version
+        self.position = position

@@ -1,0 +1,142 @@
+"""The Device aggregate: a registered sensor with its metrics and per-metric thresholds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from sensorhub.domain import device_events as ev
+from sensorhub.domain.aggregate import Aggregate, Event
+from sensorhub.domain.device_commands import (
+    ClearThreshold,
+    DecommissionDevice,
+    RegisterDevice,
+    SetThreshold,
+    UpdateDevice,
+)
+from sensorhub.domain.errors import DeviceDecommissioned, InvalidCommand, UnknownMetric
+from sensorhub.domain.values import Bounds, Metric, Severity, check_bounds, check_severity, check_text
+
+DeviceStatus = Literal["active", "decommissioned"]
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    min: float | None
+    max: float | None
+    severity: Severity
+
+    @property
+    def bounds(self) -> Bounds:
+        return Bounds(self.min, self.max)
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    device_id: str
+    name: str
+    site: str
+    kind: str
+    metrics: tuple[Metric, ...]
+    thresholds: tuple[Threshold, ...] = ()  # sorted by metric
+    status: DeviceStatus = "active"
+
+    def threshold(self, metric: str) -> Threshold | None:
+        return next((t for t in self.thresholds if t.metric == metric), None)
+
+    def has_metric(self, metric: str) -> bool:
+        return any(m.name == metric for m in self.metrics)
+
+
+class Device(Aggregate[DeviceState]):
+    STREAM_TYPE = "Device"
+    SNAPSHOT_VERSION = 1
+
+    @classmethod
+    def register(cls, cmd: RegisterDevice) -> Device:
+        if not DEVICE_ID.match(cmd.device_id):
+            raise InvalidCommand(
+                f"device_id {cmd.device_id!r} must be 1-128 characters of letters, digits and . _ : -"
+            )
+        if not cmd.metrics:
+            raise InvalidCommand(
+                'a device needs at least one metric, e.g. {"name": "temperature", "unit": "C"}'
+            )
+        names = [m.name for m in cmd.metrics]
+        for name in names:
+            if not METRIC_NAME.match(name):
+                raise InvalidCommand(f"metric name {name!r} must be lower_snake_case (a-z, 0-9, _), max 64")
+        if len(set(names)) != len(names):
+            raise InvalidCommand(f"metric names must be unique, got {names}")
+        device = cls(cmd.device_id)
+        device.record(
+            ev.DeviceRegistered(
+                device_id=cmd.device_id,
+                name=check_text("name", cmd.name),
+                site=check_text("site", cmd.site),
+                kind=check_text("kind", cmd.kind),
+                metrics=tuple(Metric(m.name, m.unit.strip()) for m in cmd.metrics),
+            )
+        )
+        return device
+
+    def update(self, cmd: UpdateDevice) -> None:
+        state = self._active()
+        if cmd.name is not None and (name := check_text("name", cmd.name)) != state.name:
+            self.record(ev.DeviceRenamed(self.id, name))
+        if cmd.site is not None and (site := check_text("site", cmd.site)) != state.site:
+            self.record(ev.DeviceMoved(self.id, site))
+
+    def set_threshold(self, cmd: SetThreshold) -> None:
+        state = self._active()
+        if not state.has_metric(cmd.metric):
+            known = ", ".join(m.name for m in state.metrics)
+            raise UnknownMetric(f"device {self.id} has no metric {cmd.metric!r}; its metrics are: {known}")
+        bounds = check_bounds(cmd.min, cmd.max)
+        severity = check_severity(cmd.severity)
+        wanted = Threshold(cmd.metric, bounds.min, bounds.max, severity)
+        if state.threshold(cmd.metric) != wanted:
+            self.record(ev.ThresholdSet(self.id, cmd.metric, bounds.min, bounds.max, severity))
+
+    def clear_threshold(self, cmd: ClearThreshold) -> None:
+        state = self._active()
+        if not state.has_metric(cmd.metric):
+            raise UnknownMetric(f"device {self.id} has no metric {cmd.metric!r}")
+        if state.threshold(cmd.metric) is not None:
+            self.record(ev.ThresholdCleared(self.id, cmd.metric))
+
+    def decommission(self, cmd: DecommissionDevice) -> None:
+        self._active()
+        self.record(ev.DeviceDecommissioned(cmd.device_id))
+
+    def _active(self) -> DeviceState:
+        state = self.state
+        if state.status == "decommissioned":
+            raise DeviceDecommissioned(f"device {self.id} is decommissioned and accepts no more commands")
+        return state
+
+    @classmethod
+    def evolve(cls, state: DeviceState | None, event: Event) -> DeviceState:
+        if isinstance(event, ev.DeviceRegistered):
+            return DeviceState(event.device_id, event.name, event.site, event.kind, event.metrics)
+        if state is None:
+            raise ValueError(f"{type(event).__name__} before DeviceRegistered")
+        match event:
+            case ev.DeviceRenamed(name=name):
+                return replace(state, name=name)
+            case ev.DeviceMoved(site=site):
+                return replace(state, site=site)
+            case ev.ThresholdSet(metric=metric, min=lo, max=hi, severity=severity):
+                others = [t for t in state.thresholds if t.metric != metric]
+                updated = [*others, Threshold(metric, lo, hi, severity)]
+                return replace(state, thresholds=tuple(sorted(updated, key=lambda t: t.metric)))
+            case ev.ThresholdCleared(metric=metric):
+                return replace(state, thresholds=tuple(t for t in state.thresholds if t.metric != metric))
+            case ev.DeviceDecommissioned():
+                return replace(state, status="decommissioned")
+            case _:
+                raise TypeError(f"Device cannot apply {type(event).__name__}")

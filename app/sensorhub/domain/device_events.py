@@ -1,0 +1,52 @@
+"""Facts about a device. Their names and shapes are stored: evolve them with a new schema version
+and an upcaster (see ``sensorhub.eventstore.catalog``), never by editing a field in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sensorhub.domain.aggregate import Event
+from sensorhub.domain.values import Metric, Severity
+
+
+@dataclass(frozen=True)
+class DeviceRegistered(Event):
+    device_id: str
+    name: str
+    site: str
+    kind: str
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
+class DeviceRenamed(Event):
+    device_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DeviceMoved(Event):
+    device_id: str
+    site: str
+
+
+@dataclass(frozen=True)
+class ThresholdSet(Event):
+    """Schema version 2: ``{min, max, severity}`` (version 1 was ``{limit, direction}``)."""
+
+    device_id: str
+    metric: str
+    min: float | None
+    max: float | None
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class ThresholdCleared(Event):
+    device_id: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class DeviceDecommissioned(Event):
+    device_id: str

@@ -1,0 +1,35 @@
+"""Domain errors. The message is written for the API consumer: what is wrong and what would be right."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command the domain refuses."""
+
+
+class InvalidCommand(DomainError):
+    """The command itself is malformed (HTTP 422)."""
+
+
+class UnknownMetric(InvalidCommand):
+    pass
+
+
+class InvalidThreshold(InvalidCommand):
+    pass
+
+
+class ConflictingState(DomainError):
+    """The command is well formed but the aggregate's state forbids it (HTTP 409)."""
+
+
+class DeviceDecommissioned(ConflictingState):
+    pass
+
+
+class AlertNotOpen(ConflictingState):
+    pass
+
+
+class AlertAlreadyResolved(ConflictingState):
+    pass

@@ -1,0 +1,89 @@
+"""The gap-safe global feed, as plain functions on a connection.
+
+A projector calls :func:`read_feed` on its own connection inside its own
+transaction, so it can write read models and its checkpoint atomically, and
+keeps the returned events' ``cursor`` (transaction id, position) as checkpoint.
+
+Why it is gap-safe: positions come from a sequence *before* commit, so a later
+position can commit first. Each event stores the id of its writing transaction
+(``pg_current_xact_id()``); the feed returns only events whose transaction id is
+below ``pg_snapshot_xmin(pg_current_snapshot())`` — every such transaction has
+ended, so nothing can appear below that horizon any more — ordered by
+(transaction id, position). Reading in the caller's transaction is safe: after
+the caller's own first write its own transaction id caps the horizon, which
+only delays events, never skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from sensorhub.eventstore.errors import UnknownPosition
+from sensorhub.eventstore.records import FeedCursor, RecordedEvent
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+"""A connection of its own or one acquired from a pool."""
+
+EVENT_COLUMNS = (
+    "event_id, stream_id, stream_version, position, transaction_id::text AS transaction_id,"
+    " type, schema_version, data, metadata, recorded_at"
+)
+
+_READ_FEED = f"""
+SELECT {EVENT_COLUMNS}
+  FROM events
+ WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+   AND ($4::text[] IS NULL OR type = ANY ($4::text[]))
+ ORDER BY transaction_id, position
+ LIMIT $3
+"""
+
+
+async def read_feed(
+    conn: Connection,
+    after: FeedCursor,
+    limit: int = 100,
+    types: Sequence[str] | None = None,
+) -> list[RecordedEvent]:
+    """Up to ``limit`` committed events after ``after``, in feed order; ``types`` filters by name."""
+    rows = await conn.fetch(
+        _READ_FEED, str(after.transaction_id), after.position, limit, list(types) if types else None
+    )
+    return [record_from_row(r) for r in rows]
+
+
+async def cursor_for_position(conn: Connection, position: int) -> FeedCursor:
+    """The feed cursor of the event at ``position`` (0 = the start of the feed).
+
+    A position received from the feed (or a command response) names exactly one
+    event and hence one transaction, so ``after=<position>`` is as gap-safe as
+    the pair cursor: it means "after that event, in feed order".
+    """
+    if position <= 0:
+        return FeedCursor.start()
+    tx = await conn.fetchval("SELECT transaction_id::text FROM events WHERE position = $1", position)
+    if tx is None:
+        raise UnknownPosition(
+            f"no event has position {position}; pass a position returned by the feed or a command "
+            "(or 0 for the start)"
+        )
+    return FeedCursor(int(tx), position)
+
+
+def record_from_row(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=row["event_id"],
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        position=row["position"],
+        transaction_id=int(row["transaction_id"]),
+        type=row["type"],
+        schema_version=row["schema_version"],
+        data=row["data"],
+        metadata=row["metadata"],
+        recorded_at=row["recorded_at"],
+    )

@@ -1,0 +1,147 @@
+"""An in-memory event store for unit tests. It passes the same contract suite as PostgreSQL.
+
+Each append is one "transaction" that commits at once, so commit order equals
+position order and the feed has no horizon to respect.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sensorhub.eventstore.errors import ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.eventstore.records import (
+    AppendResult,
+    Expected,
+    FeedCursor,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StreamAppend,
+)
+
+
+class InMemoryEventStore:
+    def __init__(self) -> None:
+        self._events: list[RecordedEvent] = []
+        self._by_id: dict[object, RecordedEvent] = {}
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._snapshots: dict[tuple[str, int], Snapshot] = {}
+        self._transactions = itertools.count(1000)
+
+    async def append(
+        self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
+    ) -> AppendResult:
+        return self._append(StreamAppend(stream_id, stream_type, tuple(events), expected), check_only=False)
+
+    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        for a in appends:  # check everything first: all or nothing
+            self._append(a, check_only=True)
+        return [self._append(a, check_only=False) for a in appends]
+
+    def _append(self, a: StreamAppend, *, check_only: bool) -> AppendResult:
+        if not a.events:
+            raise ValueError("append needs at least one event")
+        stream = self._streams.get(a.stream_id, [])
+        known = [self._by_id[e.event_id] for e in a.events if e.event_id in self._by_id]
+        if known:
+            same = len(known) == len(a.events) and all(
+                k.stream_id == a.stream_id
+                and (k.type, k.schema_version, k.data) == (e.type, e.schema_version, e.data)
+                for k, e in zip(known, a.events, strict=True)
+            )
+            if not same:
+                raise EventIdConflict(f"an event id in this append to {a.stream_id} is already stored")
+            return AppendResult(
+                a.stream_id,
+                known[-1].stream_version,
+                known[-1].position,
+                tuple(k.position for k in known),
+                True,
+            )
+        actual = len(stream)
+        if not _meets(a.expected, actual):
+            raise ConcurrencyError(a.stream_id, a.expected, actual)
+        if check_only:
+            return AppendResult(a.stream_id, actual, 0, ())
+        tx = next(self._transactions)
+        now = datetime.now(UTC)
+        recorded = [
+            RecordedEvent(
+                event_id=e.event_id,
+                stream_id=a.stream_id,
+                stream_version=actual + i,
+                position=len(self._events) + i,
+                transaction_id=tx,
+                type=e.type,
+                schema_version=e.schema_version,
+                data=e.data,
+                metadata=e.metadata,
+                recorded_at=now,
+            )
+            for i, e in enumerate(a.events, start=1)
+        ]
+        self._events.extend(recorded)
+        self._streams.setdefault(a.stream_id, []).extend(recorded)
+        self._by_id.update((r.event_id, r) for r in recorded)
+        return AppendResult(
+            a.stream_id,
+            recorded[-1].stream_version,
+            recorded[-1].position,
+            tuple(r.position for r in recorded),
+        )
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        limit: int | None = None,
+        backwards: bool = False,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        stream = self._streams.get(stream_id, [])
+        if backwards:
+            chosen = [e for e in reversed(stream) if e.stream_version <= from_version]
+        else:
+            chosen = [e for e in stream if e.stream_version >= from_version]
+        if until is not None:
+            chosen = [e for e in chosen if e.recorded_at <= until]
+        return chosen[:limit] if limit is not None else chosen
+
+    async def stream_version(self, stream_id: str) -> int:
+        return len(self._streams.get(stream_id, []))
+
+    async def read_feed(
+        self, after: FeedCursor, limit: int = 100, types: Sequence[str] | None = None
+    ) -> list[RecordedEvent]:
+        chosen = [e for e in self._events if e.cursor > after and (not types or e.type in types)]
+        return chosen[:limit]
+
+    async def cursor_for_position(self, position: int) -> FeedCursor:
+        if position <= 0:
+            return FeedCursor.start()
+        if position > len(self._events):
+            raise UnknownPosition(f"no event has position {position}")
+        return self._events[position - 1].cursor
+
+    async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None:
+        return self._snapshots.get((stream_id, schema_version))
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None:
+        key = (snapshot.stream_id, snapshot.schema_version)
+        old = self._snapshots.get(key)
+        if old is None or old.stream_version < snapshot.stream_version:
+            self._snapshots[key] = replace(snapshot)
+
+
+def _meets(expected: Expected, actual: int) -> bool:
+    if expected == "any":
+        return True
+    if expected == "no_stream":
+        return actual == 0
+    if expected == "stream_exists":
+        return actual > 0
+    return expected == actual

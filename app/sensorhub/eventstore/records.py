@@ -1,0 +1,82 @@
+"""What goes into the store and what comes out, independent of the backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+Expected = Literal["any", "no_stream", "stream_exists"] | int
+"""An append's expectation about the stream: any state, absent, present, or exactly this version."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_id: UUID
+    type: str  # the registered name, e.g. "DeviceRegistered"
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, order=True)
+class FeedCursor:
+    """A place in the global feed: the (transaction id, position) of the last event read.
+
+    The feed is ordered by this pair, not by position alone; see ``feed.read_feed``.
+    """
+
+    transaction_id: int
+    position: int
+
+    @classmethod
+    def start(cls) -> FeedCursor:
+        return cls(0, 0)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    event_id: UUID
+    stream_id: str
+    stream_version: int
+    position: int
+    transaction_id: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @property
+    def cursor(self) -> FeedCursor:
+        return FeedCursor(self.transaction_id, self.position)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream_id: str
+    version: int  # stream version of the last event
+    position: int  # global position of the last event
+    positions: tuple[int, ...]
+    replayed: bool = False  # the same events were already stored: nothing was written this time
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    """One stream's share of an atomic multi-stream append."""
+
+    stream_id: str
+    stream_type: str
+    events: tuple[NewEvent, ...]
+    expected: Expected
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stream_id: str
+    stream_type: str
+    schema_version: int
+    stream_version: int
+    position: int
+    state: dict[str, Any]

@@ -1,0 +1,16 @@
+"""Helpers shared by the event store tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sensorhub.eventstore.memory import InMemoryEventStore
+from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.eventstore.records import NewEvent
+
+Store = PostgresEventStore | InMemoryEventStore
+
+
+def new_event(type_: str = "Something", **data: Any) -> NewEvent:
+    return NewEvent(uuid.uuid4(), type_, 1, data or {"n": 1}, {"actor": "test"})
