@@ -1,0 +1,1 @@
+"""The sensorhub Pulumi program (see program.py for the table of contents)."""

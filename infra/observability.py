@@ -1,0 +1,258 @@
+"""Alarms, the SNS topic they route to, kube-prometheus-stack, the ServiceMonitors and dashboards."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.iam import irsa_trust
+from infra.service import NAMESPACE, labels
+from infra.settings import ObservabilitySettings
+
+PROMETHEUS_CHART = ("kube-prometheus-stack", "77.5.0", "https://prometheus-community.github.io/helm-charts")
+MONITORING_NAMESPACE = "monitoring"
+ALERTMANAGER_SERVICE_ACCOUNT = "kube-prometheus-stack-alertmanager"
+DASHBOARDS = Path(__file__).parent / "dashboards"
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    prefix: str
+    region: str
+    settings: ObservabilitySettings
+    logs_key_arn: pulumi.Input[str]
+    k8s_provider: k8s.Provider
+    database_identifier: str | None
+    cache_replication_group_id: str
+    cache_node_count: int
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_provider_url: pulumi.Input[str]
+    depends_on: list[pulumi.Resource]
+
+
+class Observability(pulumi.ComponentResource):
+    """CloudWatch for the managed services, Prometheus/Grafana for the workloads."""
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sensorhub:observability:Observability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        s = args.settings
+        self.args = args
+
+        aws.cloudwatch.LogGroup(
+            f"{name}-app",
+            name=f"/{args.prefix}/application",
+            retention_in_days=s.log_retention_days,
+            kms_key_id=args.logs_key_arn,
+            opts=child,
+        )
+        self.topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.prefix}-alarms",
+                                   kms_master_key_id=args.logs_key_arn, opts=child)
+        if s.alarm_email:
+            aws.sns.TopicSubscription(f"{name}-alarms-email", topic=self.topic.arn, protocol="email",
+                                      endpoint=s.alarm_email, opts=child)
+        self._alarms(name)
+        self._prometheus(name)
+        self.register_outputs({"alarmTopicArn": self.topic.arn})
+
+    def _alarms(self, name: str) -> None:
+        s, t = self.args.settings, self.args.settings.thresholds
+        actions = [self.topic.arn] if s.route_alarms else []
+        alarms: list[tuple[str, str, str, dict[str, str], float, str]] = []
+        if self.args.database_identifier:
+            db = {"DBInstanceIdentifier": self.args.database_identifier}
+            alarms += [
+                ("rds-cpu", "AWS/RDS", "CPUUtilization", db, t.rds_cpu_percent, "GreaterThanThreshold"),
+                ("rds-free-storage", "AWS/RDS", "FreeStorageSpace", db, t.rds_free_storage_gb * 1024**3,
+                 "LessThanThreshold"),
+                ("rds-freeable-memory", "AWS/RDS", "FreeableMemory", db, t.rds_free_memory_mb * 1024**2,
+                 "LessThanThreshold"),
+                ("rds-connections", "AWS/RDS", "DatabaseConnections", db, t.rds_connections, "GreaterThanThreshold"),
+            ]
+        for i in range(self.args.cache_node_count):
+            node = {"CacheClusterId": f"{self.args.cache_replication_group_id}-{i + 1:03d}"}
+            alarms += [
+                (f"redis-cpu-{i}", "AWS/ElastiCache", "EngineCPUUtilization", node, t.redis_cpu_percent,
+                 "GreaterThanThreshold"),
+                (f"redis-memory-{i}", "AWS/ElastiCache", "DatabaseMemoryUsagePercentage", node,
+                 t.redis_memory_percent, "GreaterThanThreshold"),
+                (f"redis-evictions-{i}", "AWS/ElastiCache", "Evictions", node, t.redis_evictions,
+                 "GreaterThanThreshold"),
+            ]
+        for alarm, namespace, metric, dimensions, threshold, comparison in alarms:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{alarm}",
+                name=f"{self.args.prefix}-{alarm}",
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic="Average",
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                threshold=threshold,
+                comparison_operator=comparison,
+                treat_missing_data="missing",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _prometheus(self, name: str) -> None:
+        a, t = self.args, self.args.settings.thresholds
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=a.k8s_provider)
+        grafana_password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                                 opts=pulumi.ResourceOptions(parent=self))
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-monitoring",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=MONITORING_NAMESPACE),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=a.depends_on)),
+        )
+        in_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        grafana_admin = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="grafana-admin", namespace=MONITORING_NAMESPACE),
+            string_data={"admin-user": "admin", "admin-password": grafana_password.result},
+            opts=in_namespace,
+        )
+        for dashboard in sorted(DASHBOARDS.glob("*.json")):
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{dashboard.stem}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"dashboard-{dashboard.stem}", namespace=MONITORING_NAMESPACE,
+                    labels={"grafana_dashboard": "1"},
+                ),
+                data={dashboard.name: dashboard.read_text()},
+                opts=in_namespace,
+            )
+        alertmanager = self._alertmanager(name)
+        chart, version, repo = PROMETHEUS_CHART
+        self.release = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name="kube-prometheus-stack",
+            chart=chart,
+            version=version,
+            namespace=MONITORING_NAMESPACE,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            values={
+                "prometheus": {
+                    "prometheusSpec": {
+                        "retention": "15d",
+                        "serviceMonitorSelectorNilUsesHelmValues": False,
+                        "ruleSelectorNilUsesHelmValues": False,
+                        "storageSpec": {"volumeClaimTemplate": {"spec": {
+                            "storageClassName": "gp3", "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "50Gi"}}}}},
+                    }
+                },
+                "alertmanager": alertmanager,
+                "grafana": {
+                    "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user",
+                              "passwordKey": "admin-password"},
+                    "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard",
+                                               "searchNamespace": MONITORING_NAMESPACE}},
+                },
+            },
+            atomic=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[grafana_admin])),
+        )
+        crd_ready = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.release]))
+        for component, port in (("api", "http"), ("projector", "http")):
+            k8s.apiextensions.CustomResource(
+                f"{name}-servicemonitor-{component}",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"sensorhub-{component}", namespace=NAMESPACE,
+                                                    labels=labels(component)),
+                spec={
+                    "selector": {"matchLabels": labels(component)},
+                    "endpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
+                },
+                opts=crd_ready,
+            )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alert-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="sensorhub-alerts", namespace=NAMESPACE, labels=labels("alerts")),
+            spec={
+                "groups": [
+                    {
+                        "name": "sensorhub",
+                        "rules": [
+                            {
+                                "alert": "SensorhubApi5xx",
+                                "expr": (
+                                    f'sum(rate(http_requests_total{{namespace="{NAMESPACE}",status=~"5.."}}[5m]))'
+                                    f" * 60 > {t.api_5xx_per_minute}"
+                                ),
+                                "for": "5m",
+                                "labels": {"severity": "page"},
+                                "annotations": {"summary": "sensorhub API is answering 5xx"},
+                            },
+                            {
+                                "alert": "SensorhubProjectionLag",
+                                "expr": f"max(sensorhub_projection_lag_seconds) > {t.projection_lag_seconds}",
+                                "for": "10m",
+                                "labels": {"severity": "page"},
+                                "annotations": {"summary": "read models are falling behind the event store"},
+                            },
+                        ],
+                    }
+                ]
+            },
+            opts=crd_ready,
+        )
+
+
+
+
+    def _alertmanager_role(self, name: str) -> pulumi.Output[str]:
+        a = self.args
+        role = aws.iam.Role(
+            f"{name}-alertmanager",
+            assume_role_policy=irsa_trust(a.oidc_provider_arn, a.oidc_provider_url, MONITORING_NAMESPACE,
+                                          ALERTMANAGER_SERVICE_ACCOUNT),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-alertmanager",
+            role=role.id,
+            policy=pulumi.Output.all(self.topic.arn, a.logs_key_arn).apply(
+                lambda v: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "sns:Publish", "Resource": v[0]},
+                        {"Effect": "Allow", "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": v[1]},
+                    ],
+                })
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role.arn
+
+    def _alertmanager(self, name: str) -> dict[str, object]:
+        """Prometheus alerts go to the same SNS topic as the CloudWatch alarms when routing is on."""
+        if not self.args.settings.route_alarms:
+            return {"enabled": True}
+        return {
+            "enabled": True,
+            "serviceAccount": {"name": ALERTMANAGER_SERVICE_ACCOUNT,
+                               "annotations": {"eks.amazonaws.com/role-arn": self._alertmanager_role(name)}},
+            "config": {
+                "route": {"receiver": "sns", "group_by": ["alertname"]},
+                "receivers": [{"name": "sns", "sns_configs": [{"topic_arn": self.topic.arn,
+                                                               "sigv4": {"region": self.args.region}}]}],
+            },
+        }
+
+
+def dashboard_names() -> list[str]:
+    return [p.stem for p in sorted(DASHBOARDS.glob("*.json"))]
