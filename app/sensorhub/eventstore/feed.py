@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from sensorhub.eventstore.errors import UnknownPosition
-from sensorhub.eventstore.records import FeedCursor, RecordedEvent
+from sensorhub.application.errors import UnknownPosition
+from sensorhub.application.stored_events import FeedCursor, RecordedEvent
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of its own or one acquired from a pool."""
@@ -68,8 +68,7 @@ async def cursor_for_position(conn: Connection, position: int) -> FeedCursor:
     tx = await conn.fetchval("SELECT transaction_id::text FROM events WHERE position = $1", position)
     if tx is None:
         raise UnknownPosition(
-            f"no event has position {position}; pass a position returned by the feed or a command "
-            "(or 0 for the start)"
+            f"no event has position {position}; pass a position returned by the feed or a command (or 0 for the start)"
         )
     return FeedCursor(int(tx), position)
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sensorhub.eventstore.errors import ConcurrencyError, EventIdConflict, UnknownPosition
-from sensorhub.eventstore.records import (
+from sensorhub.application.errors import ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.application.stored_events import (
     AppendResult,
     Expected,
     FeedCursor,
@@ -48,8 +48,7 @@ class InMemoryEventStore:
         known = [self._by_id[e.event_id] for e in a.events if e.event_id in self._by_id]
         if known:
             same = len(known) == len(a.events) and all(
-                k.stream_id == a.stream_id
-                and (k.type, k.schema_version, k.data) == (e.type, e.schema_version, e.data)
+                k.stream_id == a.stream_id and (k.type, k.schema_version, k.data) == (e.type, e.schema_version, e.data)
                 for k, e in zip(known, a.events, strict=True)
             )
             if not same:

@@ -8,15 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from sensorhub.eventstore.errors import ConcurrencyError, EventIdConflict
-from sensorhub.eventstore.feed import (
-    EVENT_COLUMNS,
-    Connection,
-    cursor_for_position,
-    read_feed,
-    record_from_row,
-)
-from sensorhub.eventstore.records import (
+from sensorhub.application.errors import ConcurrencyError, EventIdConflict
+from sensorhub.application.stored_events import (
     AppendResult,
     Expected,
     FeedCursor,
@@ -25,10 +18,16 @@ from sensorhub.eventstore.records import (
     Snapshot,
     StreamAppend,
 )
-
-_APPEND = (
-    "SELECT * FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
+from sensorhub.eventstore.feed import (
+    EVENT_COLUMNS,
+    Connection,
+    cursor_for_position,
+    read_feed,
+    record_from_row,
 )
+from sensorhub.observability import EVENTS_APPENDED
+
+_APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
 _CONCURRENCY = "SH409"
 _ID_CONFLICT = "SH422"
 
@@ -56,6 +55,8 @@ class PostgresEventStore:
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
         positions = tuple(r["position"] for r in rows)
+        if not rows[0]["replayed"]:
+            EVENTS_APPENDED.labels(stream_type=stream_type).inc(len(rows))
         return AppendResult(
             stream_id=stream_id,
             version=rows[-1]["stream_version"],
@@ -158,8 +159,7 @@ def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -
     if code == _CONCURRENCY:
         return ConcurrencyError(stream_id, expected, int(getattr(exc, "detail", None) or 0))
     if code == _ID_CONFLICT or (
-        isinstance(exc, asyncpg.UniqueViolationError)
-        and getattr(exc, "constraint_name", None) == "events_event_id_key"
+        isinstance(exc, asyncpg.UniqueViolationError) and getattr(exc, "constraint_name", None) == "events_event_id_key"
     ):
         return EventIdConflict(
             f"an event id in this append to {stream_id} is already stored with different content "

@@ -13,8 +13,8 @@ from typing import Any
 
 import msgspec
 
-from sensorhub.eventstore.errors import UnknownEventType
-from sensorhub.eventstore.records import RecordedEvent
+from sensorhub.application.errors import UnknownEventType
+from sensorhub.application.stored_events import RecordedEvent
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
@@ -47,9 +47,7 @@ class EventTypeRegistry:
         chain = dict(upcasters or {})
         missing = [v for v in range(1, schema_version) if v not in chain]
         if missing:
-            raise ValueError(
-                f"{name} is at schema version {schema_version} but has no upcaster from {missing}"
-            )
+            raise ValueError(f"{name} is at schema version {schema_version} but has no upcaster from {missing}")
         if name in self._by_name or cls in self._by_class:
             raise ValueError(f"{name} ({cls.__qualname__}) is already registered")
         entry = EventType(name, cls, schema_version, chain)
@@ -69,9 +67,7 @@ class EventTypeRegistry:
     def upcast(self, name: str, schema_version: int, data: Payload) -> tuple[int, Payload]:
         entry = self._entry(name)
         if schema_version > entry.schema_version:
-            raise UnknownEventType(
-                f"{name} v{schema_version} is newer than this code knows (v{entry.schema_version})"
-            )
+            raise UnknownEventType(f"{name} v{schema_version} is newer than this code knows (v{entry.schema_version})")
         while schema_version < entry.schema_version:
             data = entry.upcasters[schema_version](data)
             schema_version += 1
@@ -86,24 +82,22 @@ class EventTypeRegistry:
             return record
         return replace(record, schema_version=version, data=data)
 
-    def decode(self, name: str, schema_version: int, data: Payload) -> object:
+    def decode(self, name: str, schema_version: int, data: Payload) -> Any:
         _, current = self.upcast(name, schema_version, data)
         return msgspec.convert(current, self._entry(name).cls, strict=False)
 
-    def decode_record(self, record: RecordedEvent) -> object:
+    def decode_record(self, record: RecordedEvent) -> Any:
         return self.decode(record.type, record.schema_version, record.data)
+
+    def encode_state(self, state: object) -> Payload:
+        """A snapshot payload from an aggregate's state dataclass."""
+        return msgspec.to_builtins(state)
+
+    def decode_state(self, cls: type, data: Payload) -> Any:
+        return msgspec.convert(data, cls, strict=False)
 
     def _entry(self, name: str) -> EventType:
         entry = self._by_name.get(name)
         if entry is None:
             raise UnknownEventType(f"no event type is registered under the name {name!r}")
         return entry
-
-
-def encode_state(state: object) -> Payload:
-    """A snapshot payload from an aggregate's state dataclass."""
-    return msgspec.to_builtins(state)
-
-
-def decode_state(cls: type, data: Payload) -> Any:
-    return msgspec.convert(data, cls, strict=False)

@@ -1,0 +1,40 @@
+"""What the application needs from the outside world, as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sensorhub.application.stored_events import AppendResult, RecordedEvent, Snapshot, StreamAppend
+from sensorhub.domain.aggregate import Event
+
+
+class EventStore(Protocol):
+    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]: ...
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        limit: int | None = None,
+        backwards: bool = False,
+        until: datetime | None = None,
+    ) -> list[RecordedEvent]: ...
+
+    async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None: ...
+
+    async def save_snapshot(self, snapshot: Snapshot) -> None: ...
+
+
+class EventCodec(Protocol):
+    """Domain events to stored payloads and back (with upcasting), and snapshot states."""
+
+    def encode(self, event: object) -> tuple[str, int, dict[str, Any]]: ...
+
+    def decode_record(self, record: RecordedEvent) -> Event: ...
+
+    def encode_state(self, state: object) -> dict[str, Any]: ...
+
+    def decode_state(self, cls: type, data: dict[str, Any]) -> Any: ...

@@ -1,0 +1,101 @@
+"""The unit of work: the repositories a command uses, and one atomic append of everything they changed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sensorhub.application.ports import EventCodec, EventStore
+from sensorhub.application.repository import Repository
+from sensorhub.application.stored_events import AppendResult, NewEvent, StreamAppend
+from sensorhub.domain.aggregate import Aggregate
+from sensorhub.domain.alert import Alert
+from sensorhub.domain.device import Device
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who asked and why: written into every event's metadata."""
+
+    actor: str | None = None  # the API key id, or a worker's name
+    correlation_id: str | None = None  # the request (or job) the whole exchange belongs to
+    causation_id: str | None = None  # the message that caused this command
+
+    def metadata(self) -> dict[str, Any]:
+        return {"actor": self.actor, "correlation_id": self.correlation_id, "causation_id": self.causation_id}
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    appends: tuple[AppendResult, ...] = field(default_factory=tuple)
+
+    @property
+    def position(self) -> int | None:
+        """The global position of the last event written (the consistency token)."""
+        return max((a.position for a in self.appends), default=None)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        store: EventStore,
+        codec: EventCodec,
+        *,
+        context: CommandContext | None = None,
+        snapshot_every: Mapping[str, int] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        on_snapshot_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        every = snapshot_every or {}
+        self.context = context or CommandContext()
+        self.devices = Repository(Device, store, codec, snapshot_every=every.get(Device.STREAM_TYPE, 0))
+        self.alerts = Repository(Alert, store, codec, snapshot_every=every.get(Alert.STREAM_TYPE, 0))
+        self._store = store
+        self._codec = codec
+        self._clock = clock
+        self._on_snapshot_error = on_snapshot_error
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def commit(self) -> CommitResult:
+        """Append the pending events of every aggregate seen, all or nothing, each stream with the
+        version it was loaded at as its exact expectation. Raises ConcurrencyError on a race."""
+        changed = [(repo, agg) for repo in self._repositories() for agg in repo.seen.values() if agg.pending]
+        if not changed:
+            return CommitResult()
+        metadata = self.context.metadata()
+        appends = [
+            StreamAppend(agg.id, agg.STREAM_TYPE, tuple(self._new_event(e, metadata) for e in agg.pending), agg.version)
+            for _, agg in changed
+        ]
+        results = await self._store.append_many(appends)
+        for (repo, agg), result in zip(changed, results, strict=True):
+            previous = agg.version
+            agg.mark_saved(result.version, result.position)
+            if repo.snapshot_due(agg, previous):
+                await self._snapshot(repo, agg)
+        return CommitResult(tuple(results))
+
+    def _new_event(self, event: object, metadata: dict[str, Any]) -> NewEvent:
+        name, schema_version, data = self._codec.encode(event)
+        return NewEvent(uuid.uuid4(), name, schema_version, data, metadata)
+
+    async def _snapshot(self, repo: Repository[Any], aggregate: Aggregate[Any]) -> None:
+        # A snapshot is a cache: failing to write one must not fail a command already committed.
+        try:
+            await repo.save_snapshot(aggregate)
+        except Exception as exc:
+            if self._on_snapshot_error is None:
+                raise
+            self._on_snapshot_error(exc)
+
+    def _repositories(self) -> tuple[Repository[Any], ...]:
+        return (self.devices, self.alerts)

@@ -1,0 +1,45 @@
+"""A unit of work on PostgreSQL: one connection for the whole command."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from sensorhub.application.ports import EventCodec
+from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
+from sensorhub.eventstore.feed import Connection
+from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.observability import get_logger
+
+log = get_logger("sensorhub.eventstore")
+
+
+@asynccontextmanager
+async def postgres_unit_of_work(
+    db: asyncpg.Pool | Connection,
+    codec: EventCodec,
+    *,
+    context: CommandContext | None = None,
+    snapshot_every: Mapping[str, int] | None = None,
+) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on a connection from ``db`` (a pool), or on ``db`` itself (a connection):
+    pass the connection of an open transaction (ingest does) and the events join that transaction."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield _unit_of_work(conn, codec, context, snapshot_every)
+    else:
+        yield _unit_of_work(db, codec, context, snapshot_every)
+
+
+def _unit_of_work(
+    conn: Connection, codec: EventCodec, context: CommandContext | None, snapshot_every: Mapping[str, int] | None
+) -> UnitOfWork:
+    return UnitOfWork(
+        PostgresEventStore(conn),
+        codec,
+        context=context,
+        snapshot_every=snapshot_every,
+        on_snapshot_error=lambda exc: log.warning("snapshot not saved", error=repr(exc)),
+    )
