@@ -209,6 +209,8 @@ SENSORHUB_TEST_REDIS_URL=redis://127.0.0.1:$TEST_REDIS_PORT/0
 SENSORHUB_TEST_REDIS_DIR=$LOCAL/redis/test
 EOF
     ;;
+  stop-pg) stop_cluster "${2:?cluster name}" ;;
+  stop-redis) stop_redis "${2:?redis name}" ;;
   stop)
     case "${2:-all}" in
       run) stop_cluster run; stop_redis run ;;

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
-
 from sensorhub import migrations
 from sensorhub.db import connect
 
@@ -57,10 +55,20 @@ def with_database(url: str, name: str) -> str:
 
 _counter = itertools.count()
 _templates: dict[str, str] = {}
-_RUN = uuid.uuid4().hex[:6]
+_RUN = str(os.getpid())
 
 
-async def _admin(engine: str) -> asyncpg.Connection[Any]:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _admin(engine: str) -> asyncpg.Connection:
     return await asyncpg.connect(server_url(engine))
 
 
@@ -71,9 +79,12 @@ async def template_for(engine: str) -> str:
     name = f"sensorhub_tpl_{_RUN}"
     admin = await _admin(engine)
     try:
-        stale = await admin.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'sensorhub_t%'")
-        for row in stale:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        # Databases left by earlier runs whose process is gone (several runs may share a cluster).
+        leftovers = await admin.fetch("SELECT datname FROM pg_database WHERE datname ~ '^sensorhub_t(pl_)?[0-9]+'")
+        for row in leftovers:
+            pid = int(re.match(r"^sensorhub_t(?:pl_)?(\d+)", row["datname"])[1])  # type: ignore[index]
+            if not _alive(pid):
+                await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
@@ -89,9 +100,7 @@ async def template_for(engine: str) -> str:
     admin = await _admin(engine)
     try:
         await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
     finally:
         await admin.close()
     _templates[engine] = name
@@ -157,7 +166,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     url = os.environ.get("SENSORHUB_TEST_REDIS_URL")
     if not url:
         pytest.fail("SENSORHUB_TEST_REDIS_URL is not set: run `make test`", pytrace=False)
@@ -166,4 +175,4 @@ def redis_url() -> Iterator[str]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
-    yield url
+    return url

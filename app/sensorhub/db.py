@@ -6,14 +6,17 @@ import json
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from sensorhub.settings import Settings
 
+CONNECT_TIMEOUT_S = 5.0
 Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+# A plain connection or one borrowed from the pool: both run the same queries.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 
-async def init_connection(conn: asyncpg.Connection[Any]) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     """Decode json/jsonb to Python objects in both directions."""
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(typ, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
@@ -29,13 +32,14 @@ async def create_pool(settings: Settings, *, min_size: int | None = None, max_si
         min_size=settings.db_pool_min if min_size is None else min_size,
         max_size=settings.db_pool_max if max_size is None else max_size,
         command_timeout=settings.db_command_timeout_s,
+        timeout=CONNECT_TIMEOUT_S,
         init=init_connection,
         server_settings={"application_name": "sensorhub"},
     )
 
 
-async def connect(dsn: str) -> asyncpg.Connection[Any]:
+async def connect(dsn: str) -> asyncpg.Connection:
     """A single connection with the same codecs as the pool (CLI tools, tests)."""
-    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    conn: asyncpg.Connection = await asyncpg.connect(dsn)
     await init_connection(conn)
     return conn

@@ -28,9 +28,7 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    env: Literal["local", "test", "dev", "staging", "prod"] = Field(
-        "local", description="Deployment environment name."
-    )
+    env: Literal["local", "test", "dev", "staging", "prod"] = Field("local", description="Deployment environment name.")
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:55431/sensorhub",
         validation_alias=AliasChoices("SENSORHUB_DATABASE_URL", "DATABASE_URL"),
@@ -64,9 +62,7 @@ class Settings(BaseSettings):
     projector_heartbeat_timeout_s: float = Field(
         30.0, gt=0, description="Readiness fails when no projector heartbeat is newer than this."
     )
-    require_projector: bool = Field(
-        True, description="Whether `/health/ready` requires a fresh projector heartbeat."
-    )
+    require_projector: bool = Field(True, description="Whether `/health/ready` requires a fresh projector heartbeat.")
 
     @field_validator("database_url")
     @classmethod
@@ -112,7 +108,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     source = os.environ if environ is None else environ
     relevant = {k: v for k, v in source.items() if k.startswith(ENV_PREFIX) or k in ("DATABASE_URL", "REDIS_URL")}
     try:
-        return Settings.model_validate(_lowercase(relevant)) if environ is not None else Settings()
+        return Settings.model_validate(_lowercase(relevant)) if environ is not None else Settings()  # pyright: ignore[reportCallIssue]
     except ValidationError as exc:
         raise SettingsError([_describe(e) for e in exc.errors()]) from None
 

@@ -1,7 +1,6 @@
 import asyncio
 
 import pytest
-
 from sensorhub import migrations
 from sensorhub.db import connect
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import asyncpg
+from sensorhub.db import Conn
 
 LOCK_KEY = 0x5E5E_0001  # pg_advisory_lock key for migrations
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -38,7 +38,7 @@ class Migration:
 
 def available() -> list[Migration]:
     found: list[Migration] = []
-    for entry in resources.files(__package__).iterdir():
+    for entry in resources.files("sensorhub.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
@@ -64,14 +64,14 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def current_version(conn: asyncpg.Connection[Any]) -> int:
+async def current_version(conn: Conn) -> int:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return 0
-    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations") or 0)
 
 
-async def apply(conn: asyncpg.Connection[Any], log: Any = None) -> list[Migration]:
+async def apply(conn: Conn, log: Any = None) -> list[Migration]:
     """Apply pending migrations; return the ones this call applied."""
     applied_now: list[Migration] = []
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)

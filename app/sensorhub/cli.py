@@ -1,0 +1,156 @@
+"""The one command-line entry point: ``sensorhub <command>``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import click
+
+from sensorhub import apikeys, migrations
+from sensorhub.db import connect
+from sensorhub.observability import configure_logging, get_logger
+from sensorhub.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(2)
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; turn the usual operational failures into one clear line."""
+
+    async def main() -> T:
+        return await coro_fn()
+
+    try:
+        return asyncio.run(main())
+    except asyncpg.UndefinedTableError as exc:
+        click.echo(f"sensorhub: the database is not migrated ({exc}); run `sensorhub migrate`", err=True)
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as exc:
+        click.echo(f"sensorhub: cannot reach the database: {exc}", err=True)
+    except migrations.MigrationError as exc:
+        click.echo(f"sensorhub: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """sensorhub: IoT telemetry service and workers."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Override SENSORHUB_HOST.")
+@click.option("--port", type=int, default=None, help="Override SENSORHUB_PORT.")
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def serve(host: str | None, port: int | None, reload: bool) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "sensorhub.http.app:create_app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations (safe to run from several replicas at once)."""
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    log = get_logger("sensorhub.migrate")
+
+    async def go() -> None:
+        conn = await connect(settings.database_url)
+        try:
+            applied = await migrations.apply(conn, log)
+        finally:
+            await conn.close()
+        click.echo(f"migrations at head ({migrations.head()}); applied now: {len(applied)}")
+
+    run(go)
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(apikeys.SCOPES),
+    help="Repeat for several scopes.",
+)
+def keys_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key; the secret is printed once."""
+    settings = settings_or_exit()
+
+    async def go() -> tuple[apikeys.ApiKey, str]:
+        conn = await connect(settings.database_url)
+        try:
+            return await apikeys.create(conn, name, list(scopes))
+        finally:
+            await conn.close()
+
+    key, secret = run(go)
+    click.echo(f"key_id: {key.key_id}\nscopes: {','.join(key.scopes)}\nsecret: {secret}")
+    click.echo("(the secret is not stored anywhere; keep it now)")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    settings = settings_or_exit()
+
+    async def go() -> list[apikeys.ApiKey]:
+        conn = await connect(settings.database_url)
+        try:
+            return await apikeys.list_keys(conn)
+        finally:
+            await conn.close()
+
+    for key in run(go):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        click.echo(f"{key.key_id}\t{key.name}\t{','.join(key.scopes)}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id."""
+    settings = settings_or_exit()
+
+    async def go() -> bool:
+        conn = await connect(settings.database_url)
+        try:
+            return await apikeys.revoke(conn, key_id)
+        finally:
+            await conn.close()
+
+    if not run(go):
+        click.echo(f"sensorhub: no active key with id {key_id!r}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {key_id}")

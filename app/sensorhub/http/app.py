@@ -1,0 +1,81 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+
+from sensorhub.bootstrap import Services, open_services
+from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
+from sensorhub.http.problems import exception_handlers
+from sensorhub.http.request_context import request_context_middleware
+from sensorhub.http.routes import route_handlers
+from sensorhub.observability import configure_logging
+from sensorhub.settings import Settings, load_settings
+
+ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Services]]
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def provide_request_meta(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {"request_id": request.headers.get("x-request-id")}
+
+
+def create_app(settings: Settings, services_factory: ServicesFactory | None = None) -> Litestar:
+    factory = services_factory or open_services
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with factory(settings) as services:
+            app.state.services = services
+            yield
+
+    prometheus = PrometheusConfig(
+        app_name="sensorhub",
+        prefix="sensorhub_http",
+        group_path=True,
+        exclude=[r"^/metrics", r"^/health"],
+    )
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        middleware=[
+            request_context_middleware,
+            prometheus.middleware,
+            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
+        ],
+        guards=[scope_guard],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="sensorhub",
+            version="1.0.0",
+            description="IoT telemetry: devices, alerts, readings, event store. See API.md in the repository.",
+            path="/schema",
+            components=Components(security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"BearerAuth": []}],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` (used by `sensorhub serve --reload`)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,53 @@
+"""API-key authentication (middleware) and scope checks (guard).
+
+Secure by default: a route without ``opt={"scope": ...}`` refuses every key
+unless it is one of the public paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from sensorhub import apikeys
+
+PUBLIC_PATHS = ("/health", "/metrics", "/schema")
+
+
+def _services(connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
+    return connection.app.state.services
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException(
+                "missing API key: send `Authorization: Bearer <key>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        async with _services(connection).pool.acquire() as conn:
+            key = await apikeys.authenticate(conn, token.strip())
+        if key is None:
+            raise NotAuthorizedException(
+                "unknown or revoked API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        return AuthenticationResult(user=key, auth=token)
+
+
+def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if connection.scope["path"].startswith(PUBLIC_PATHS):
+        return
+    needed = handler.opt.get("scope")
+    key: apikeys.ApiKey = connection.user
+    if needed == "any":
+        return
+    if needed is None or not key.allows(str(needed)):
+        raise PermissionDeniedException(
+            f"this API key lacks the `{needed}` scope" if needed else "this route is not available to API keys"
+        )

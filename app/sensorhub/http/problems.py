@@ -1,0 +1,149 @@
+"""Errors as ``application/problem+json`` (RFC 9457): no stack traces, no SQL.
+
+Raise :class:`ProblemError` from handlers; map other exception types to a
+status with :data:`STATUS_FOR`; everything unexpected becomes a bare 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+
+from sensorhub.observability import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+log = get_logger("sensorhub.http")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An error with an HTTP status and a message meant for the API consumer."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or _TITLES.get(status, "Error")
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+# Exception types raised below the HTTP layer, and the status each maps to.
+# Adapters register their own (e.g. a concurrency error → 412) at app build time.
+STATUS_FOR: dict[type[Exception], int] = {}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    slug = (title or _TITLES.get(status, "error")).lower().replace(" ", "-")
+    body: dict[str, Any] = {
+        "type": f"urn:sensorhub:problem:{slug}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extra or {})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    errors: list[dict[str, str]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            field = item.get("key") or item.get("source") or "body"
+            errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
+    return errors
+
+
+def handle_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[dict[str, Any]]:
+    return problem(exc.status, exc.detail, title=exc.title, extra=exc.extra, headers=exc.headers)
+
+
+def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = _validation_errors(exc)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
+    return problem(HTTP_422_UNPROCESSABLE_ENTITY, detail, extra={"errors": errors})
+
+
+def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    headers = dict(exc.headers or {})
+    return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.warning("dependency unavailable", path=request.url.path, error=type(exc).__name__)
+    return problem(503, "the database is unavailable; retry shortly", headers={"Retry-After": "1"})
+
+
+def handle_other(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    for exc_type, status in STATUS_FOR.items():
+        if isinstance(exc, exc_type):
+            return problem(status, str(exc), extra=getattr(exc, "problem_extra", None))
+    if is_unavailable(exc):
+        return handle_unavailable(request, exc)
+    log.exception("unhandled error", path=request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
+
+
+# Errors meaning "the database (or the network to it) is gone for now".
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE)
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {
+        ProblemError: handle_problem,
+        ValidationException: handle_validation,
+        HTTPException: handle_http,
+        Exception: handle_other,
+    }
+
+
+__all__ = ["PROBLEM_JSON", "STATUS_FOR", "MediaType", "ProblemError", "exception_handlers", "problem"]

@@ -1,0 +1,11 @@
+"""Every route handler the API serves, in one list (add new controllers here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensorhub.http import health, keys
+
+
+def route_handlers() -> list[Any]:
+    return [health.live, health.ready, health.MetricsController, keys.KeysController]
