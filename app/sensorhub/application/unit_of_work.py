@@ -68,7 +68,11 @@ class UnitOfWork:
     async def commit(self) -> CommitResult:
         """Append the pending events of every aggregate seen, all or nothing, each stream with the
         version it was loaded at as its exact expectation. Raises ConcurrencyError on a race."""
-        changed = [(repo, agg) for repo in self._repositories() for agg in repo.seen.values() if agg.pending]
+        # Streams are appended in a fixed order so two units of work cannot deadlock on each other.
+        changed = sorted(
+            ((repo, agg) for repo in self._repositories() for agg in repo.seen.values() if agg.pending),
+            key=lambda pair: (pair[1].STREAM_TYPE, pair[1].id),
+        )
         if not changed:
             return CommitResult()
         metadata = self.context.metadata()

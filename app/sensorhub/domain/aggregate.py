@@ -22,11 +22,10 @@ class Aggregate(Generic[S]):
     """
 
     STREAM_TYPE: ClassVar[str]
+    STATE_TYPE: ClassVar[type]
     SNAPSHOT_VERSION: ClassVar[int] = 1
 
-    def __init__(
-        self, aggregate_id: str, state: S | None = None, version: int = 0, position: int = 0
-    ) -> None:
+    def __init__(self, aggregate_id: str, state: S | None = None, version: int = 0, position: int = 0) -> None:
         self.id = aggregate_id
         self._state = state
         self.version = version

@@ -36,6 +36,7 @@ class AlertState:
 
 class Alert(Aggregate[AlertState]):
     STREAM_TYPE = "Alert"
+    STATE_TYPE = AlertState
     SNAPSHOT_VERSION = 1
 
     @classmethod
@@ -61,9 +62,7 @@ class Alert(Aggregate[AlertState]):
 
     def acknowledge(self, cmd: AcknowledgeAlert) -> None:
         if self.state.status != "open":
-            raise AlertNotOpen(
-                f"alert {self.id} is {self.state.status}; only an open alert can be acknowledged"
-            )
+            raise AlertNotOpen(f"alert {self.id} is {self.state.status}; only an open alert can be acknowledged")
         self.record(ev.AlertAcknowledged(self.id, check_text("by", cmd.by), _note(cmd.note), cmd.at))
 
     def resolve(self, cmd: ResolveAlert) -> None:
@@ -100,9 +99,7 @@ class Alert(Aggregate[AlertState]):
             raise ValueError(f"{type(event).__name__} before AlertRaised")
         match event:
             case ev.AlertAcknowledged(by=by, note=note, acknowledged_at=at):
-                return replace(
-                    state, status="acknowledged", acknowledged_by=by, acknowledged_at=at, note=note
-                )
+                return replace(state, status="acknowledged", acknowledged_by=by, acknowledged_at=at, note=note)
             case ev.AlertResolved(by=by, note=note, resolved_at=at):
                 return replace(
                     state,

@@ -54,18 +54,15 @@ class DeviceState:
 
 class Device(Aggregate[DeviceState]):
     STREAM_TYPE = "Device"
+    STATE_TYPE = DeviceState
     SNAPSHOT_VERSION = 1
 
     @classmethod
     def register(cls, cmd: RegisterDevice) -> Device:
         if not DEVICE_ID.match(cmd.device_id):
-            raise InvalidCommand(
-                f"device_id {cmd.device_id!r} must be 1-128 characters of letters, digits and . _ : -"
-            )
+            raise InvalidCommand(f"device_id {cmd.device_id!r} must be 1-128 characters of letters, digits and . _ : -")
         if not cmd.metrics:
-            raise InvalidCommand(
-                'a device needs at least one metric, e.g. {"name": "temperature", "unit": "C"}'
-            )
+            raise InvalidCommand('a device needs at least one metric, e.g. {"name": "temperature", "unit": "C"}')
         names = [m.name for m in cmd.metrics]
         for name in names:
             if not METRIC_NAME.match(name):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sensorhub.application.stored_events import NewEvent
 from sensorhub.eventstore.memory import InMemoryEventStore
 from sensorhub.eventstore.postgres import PostgresEventStore
-from sensorhub.eventstore.records import NewEvent
 
 Store = PostgresEventStore | InMemoryEventStore
 

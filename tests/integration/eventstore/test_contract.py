@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sensorhub.eventstore.errors import ConcurrencyError, EventIdConflict, UnknownPosition
-from sensorhub.eventstore.records import FeedCursor, Snapshot, StreamAppend
+from sensorhub.application.errors import ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.application.stored_events import FeedCursor, Snapshot, StreamAppend
 
 from tests.integration.eventstore.support import Store, new_event
 
