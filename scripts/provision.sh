@@ -70,6 +70,16 @@ ensure_timescaledb() {
   log "timescaledb installed"
 }
 
+# ---------------------------------------------------------------- ports
+# Another checkout on this machine may already use the default ports: a new
+# cluster takes the first free port from its default, and keeps it.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p=$1
+  while ! port_free "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+
 # ---------------------------------------------------------------- clusters
 if [ "$(id -u)" -eq 0 ]; then
   AS=(runuser -u postgres --); OWNER=postgres
@@ -87,7 +97,10 @@ start_cluster() {
   mkdir -p "$LOCAL/pg"
   install -d -o "$OWNER" -m 0700 "$data"
   install -d -o "$OWNER" -m 0755 "$run"
-  if [ ! -s "$data/PG_VERSION" ]; then
+  if [ -s "$data/PG_VERSION" ]; then
+    port=$(sed -n "s/^port = \([0-9]*\)$/\1/p" "$data/postgresql.conf" | tail -n1)
+  else
+    port=$(pick_port "$port")
     log "initdb $name cluster ($data)"
     "${AS[@]}" "$PGBIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     {
@@ -112,11 +125,13 @@ start_cluster() {
   fi
   if "${AS[@]}" "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "$name cluster already running on 127.0.0.1:$port"
+    echo "$port" > "$LOCAL/pg/$name.port"
   else
     log "starting $name cluster on 127.0.0.1:$port"
     "${AS[@]}" "$PGBIN/pg_ctl" -D "$data" -l "$run/postgres.log" -w -t 60 start >/dev/null \
       || { tail -n 20 "$run/postgres.log" >&2; exit 1; }
   fi
+  echo "$port" > "$LOCAL/pg/$name.port"
 }
 
 stop_cluster() {
@@ -141,10 +156,12 @@ ensure_database() {
 start_redis() {
   local name=$1 port=$2 dir=$LOCAL/redis/$1
   mkdir -p "$dir"
-  if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-    log "redis $name already running on 127.0.0.1:$port"
+  if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null && [ -s "$dir/port" ]; then
+    log "redis $name already running on 127.0.0.1:$(cat "$dir/port")"
     return 0
   fi
+  port=$(pick_port "$port")
+  echo "$port" > "$dir/port"
   log "starting redis $name on 127.0.0.1:$port"
   redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
     --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
@@ -178,6 +195,7 @@ case "$profile" in
     env_file=$LOCAL/run.env; : > "$env_file.tmp"
     if [ -z "${DATABASE_URL:-}" ]; then
       start_cluster run "$RUN_PG_PORT" yes yes
+      RUN_PG_PORT=$(cat "$LOCAL/pg/run.port")
       ensure_database "$RUN_PG_PORT" sensorhub
       echo "SENSORHUB_DATABASE_URL=postgresql://postgres@127.0.0.1:$RUN_PG_PORT/sensorhub" >> "$env_file.tmp"
       echo "SENSORHUB_LOCAL_PG=run" >> "$env_file.tmp"
@@ -187,6 +205,7 @@ case "$profile" in
     fi
     if [ -z "${REDIS_URL:-}" ]; then
       start_redis run "$RUN_REDIS_PORT"
+      RUN_REDIS_PORT=$(cat "$LOCAL/redis/run/port")
       echo "SENSORHUB_REDIS_URL=redis://127.0.0.1:$RUN_REDIS_PORT/0" >> "$env_file.tmp"
       echo "SENSORHUB_LOCAL_REDIS=run" >> "$env_file.tmp"
     else
@@ -200,6 +219,9 @@ case "$profile" in
     start_cluster test-tsdb "$TEST_TSDB_PORT" yes no
     start_cluster test-plain "$TEST_PLAIN_PORT" no no
     start_redis test "$TEST_REDIS_PORT"
+    TEST_TSDB_PORT=$(cat "$LOCAL/pg/test-tsdb.port")
+    TEST_PLAIN_PORT=$(cat "$LOCAL/pg/test-plain.port")
+    TEST_REDIS_PORT=$(cat "$LOCAL/redis/test/port")
     cat > "$LOCAL/test.env" <<EOF
 SENSORHUB_TEST_TSDB_URL=postgresql://postgres@127.0.0.1:$TEST_TSDB_PORT/postgres
 SENSORHUB_TEST_TSDB_DATA=$LOCAL/pg/test-tsdb
@@ -207,6 +229,7 @@ SENSORHUB_TEST_PLAIN_URL=postgresql://postgres@127.0.0.1:$TEST_PLAIN_PORT/postgr
 SENSORHUB_TEST_PLAIN_DATA=$LOCAL/pg/test-plain
 SENSORHUB_TEST_REDIS_URL=redis://127.0.0.1:$TEST_REDIS_PORT/0
 SENSORHUB_TEST_REDIS_DIR=$LOCAL/redis/test
+SENSORHUB_TEST_PG_BIN=$PGBIN
 EOF
     ;;
   stop-pg) stop_cluster "${2:?cluster name}" ;;
