@@ -30,8 +30,8 @@ from infra.settings import PROJECT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - the wire key of a secret
+SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the wire marker of a secret
 STACKS = ("dev", "staging", "prod")
 
 # Values that stand in for secrets during an offline run. None of them may appear in clear in any input.
@@ -238,16 +238,22 @@ class FakeCloud(pulumi.runtime.Mocks):
             "nodeSecurityGroupId": "sg-0eksnodesmock",
         }
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "MOCK"}
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{self.region}{z}" for z in "abc"]
-            return {"names": names, "zoneIds": [f"euw1-az{i}" for i in (1, 2, 3)], "id": self.region}
-        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            return {"userName": "AWS", "password": MOCK_ECR_PASSWORD, "proxyEndpoint": "https://mock.ecr",
-                    "authorizationToken": MOCK_ECR_PASSWORD}
-        raise NotImplementedError(f"offline run: no fake for invoke {args.token}")
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        fakes: dict[str, dict[str, Any]] = {
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "MOCK",
+            },
+            "aws:index/getAvailabilityZones:getAvailabilityZones": {
+                "names": [f"{self.region}{z}" for z in "abc"], "zoneIds": ["az1", "az2", "az3"], "id": self.region,
+            },
+            "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
+                "userName": "AWS", "password": MOCK_ECR_PASSWORD, "proxyEndpoint": "https://mock.ecr",
+                "authorizationToken": MOCK_ECR_PASSWORD,
+            },
+        }
+        if args.token not in fakes:
+            raise NotImplementedError(f"offline run: no fake for invoke {args.token}")
+        return fakes[args.token], []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -258,16 +264,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[Resource] = []
         self._lock = threading.Lock()
 
-    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def GetDeploymentInfo(self, request: Any) -> Any:  # gRPC method name
         info = super().GetDeploymentInfo(request)
         features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=features)
 
-    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def SupportsFeature(self, request: Any) -> Any:  # gRPC method name
         supported = request.id not in ("outputValues", "resourceReferences")
         return type("SupportsFeatureResponse", (object,), {"hasSupport": supported})
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:  # gRPC method name
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
@@ -292,6 +298,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+
 def _plain(value: Any) -> Any:
     """Deserialised protobuf values → plain Python (dict/list/str/float/bool/None)."""
     if isinstance(value, Mapping):
@@ -306,10 +313,11 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- running
 
 
-def run_program(stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> Graph:
-    """Run ``build(load_settings())`` for ``stack`` with fresh mocks; return the recorded graph.
+def attempt_program(stack: str, config: Mapping[str, Any],
+                    secrets: Mapping[str, str] | None = None) -> tuple[Graph, BaseException | None]:
+    """Run ``build(load_settings())`` for ``stack`` with fresh mocks.
 
-    Raises whatever the program raises (for example ``SettingsError`` for a bad stack file).
+    Returns what was declared and the failure, if any (e.g. ``SettingsError`` for a bad stack file).
     """
     from infra.program import build, load_settings  # the program, exactly as __main__ runs it
 
@@ -327,18 +335,30 @@ def run_program(stack: str, config: Mapping[str, Any], secrets: Mapping[str, str
     pulumi.runtime.set_all_config(values, secret_keys)
 
     failure: list[BaseException] = []
+    exported: dict[str, Any] = {}
 
     @pulumi.runtime.test
-    def program() -> None:
+    def program() -> pulumi.Output[None] | None:
         try:
             build(load_settings())
-        except BaseException as exc:  # surfaced below with its own message
+        except Exception as exc:  # handed back to the caller with what was declared so far
             failure.append(exc)
+            return None
+        stack = pulumi_settings.get_root_resource()
+        outputs: dict[str, Any] = dict(getattr(stack, "outputs", {}))
+        return pulumi.Output.all(**outputs).apply(lambda values: exported.update(_plain(values)))
 
     program()
-    if failure:
-        raise failure[0]
-    graph = Graph(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn))
+    graph = Graph(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn),
+                  outputs=exported)
+    return graph, (failure[0] if failure else None)
+
+
+def run_program(stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> Graph:
+    """Like :func:`attempt_program`, raising the program's failure."""
+    graph, failure = attempt_program(stack, config, secrets)
+    if failure is not None:
+        raise failure
     return graph
 
 

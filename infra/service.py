@@ -105,6 +105,8 @@ class Service(pulumi.ComponentResource):
                 "SENSORHUB_ARCHIVE_URL": pulumi.Output.concat("s3://", args.archive_bucket, "/archive"),
                 # Migrations run in the Job below, under an advisory lock, never at pod start.
                 "SENSORHUB_AUTO_MIGRATE": "false",
+                "SENSORHUB_HOST": "0.0.0.0",  # noqa: S104 - listen on the pod IP
+                "SENSORHUB_PORT": str(APP_PORT),
                 "AWS_REGION": args.region,
             },
             opts=ns_opts,
