@@ -1,0 +1,1 @@
+"""Benchmarks: each compares sensorhub against a baseline measured in the same run."""
