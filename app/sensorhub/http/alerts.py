@@ -1,0 +1,77 @@
+"""Alert commands and the event-sourced view of one alert (``/v1/alerts/{id}``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from sensorhub.application import alerts as handlers
+from sensorhub.application.commands import execute
+from sensorhub.bootstrap import Services
+from sensorhub.domain.alert_commands import AcknowledgeAlert, ResolveAlert
+from sensorhub.http.problems import ProblemError
+from sensorhub.http.views import AcknowledgeBody, ResolveBody, alert_view
+from sensorhub.http.write_side import (
+    command_context,
+    command_response,
+    idempotent,
+    if_match,
+    json_response,
+    translated_errors,
+    write_side,
+)
+
+
+async def _run(request: Request[Any, Any, Any], services: Services, handler: Any, command: Any) -> Response[bytes]:
+    ws = write_side(services)
+
+    async def run() -> Response[bytes]:
+        with translated_errors():
+            result = await execute(handler, command, ws.new_uow(command_context(request)))
+        view = alert_view(result.state, result.version, result.position)
+        return command_response(view, version=result.version, position=result.position)
+
+    return await idempotent(request, services, run)
+
+
+class AlertsController(Controller):
+    path = "/v1/alerts"
+    tags = ["alerts"]
+
+    @get("/{alert_id:str}", opt={"scope": "read"}, operation_id="getAlert")
+    async def get_alert(self, services: NamedDependency[Services], alert_id: FromPath[str]) -> Response[bytes]:
+        """One alert, rebuilt from its events."""
+        async with write_side(services).unit_of_work() as uow:
+            alert = await uow.alerts.find(alert_id)
+        if alert is None:
+            raise ProblemError(404, f"no alert with id {alert_id!r}")
+        return json_response(alert_view(alert.state, alert.version), version=alert.version)
+
+    @post("/{alert_id:str}/acknowledge", opt={"scope": "write"}, operation_id="acknowledgeAlert", status_code=200)
+    async def acknowledge(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        alert_id: FromPath[str],
+        data: JSONBody[AcknowledgeBody],
+    ) -> Response[bytes]:
+        """Acknowledge an open alert (otherwise 409)."""
+        at = write_side(services).clock()
+        command = AcknowledgeAlert(alert_id, data.by, data.note, at, if_match(request))
+        return await _run(request, services, handlers.acknowledge_alert, command)
+
+    @post("/{alert_id:str}/resolve", opt={"scope": "write"}, operation_id="resolveAlert", status_code=200)
+    async def resolve(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        alert_id: FromPath[str],
+        data: JSONBody[ResolveBody],
+    ) -> Response[bytes]:
+        """Resolve an alert by hand (a resolved one → 409)."""
+        at = write_side(services).clock()
+        command = ResolveAlert(alert_id, data.by, data.note, at, if_match(request))
+        return await _run(request, services, handlers.resolve_alert, command)

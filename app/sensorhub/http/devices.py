@@ -1,0 +1,174 @@
+"""Device commands and event-sourced reads (``/v1/devices``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from sensorhub.application import devices as handlers
+from sensorhub.application.commands import execute
+from sensorhub.application.results import CommandResult
+from sensorhub.bootstrap import Services
+from sensorhub.domain.device import DeviceState
+from sensorhub.domain.device_commands import (
+    ClearThreshold,
+    DecommissionDevice,
+    RegisterDevice,
+    SetThreshold,
+    UpdateDevice,
+)
+from sensorhub.domain.values import Metric
+from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.http.problems import ProblemError
+from sensorhub.http.views import (
+    DeviceView,
+    EventPage,
+    RegisterDeviceBody,
+    ThresholdBody,
+    UpdateDeviceBody,
+    device_view,
+    event_item,
+)
+from sensorhub.http.write_side import (
+    command_context,
+    command_response,
+    idempotent,
+    if_match,
+    json_response,
+    translated_errors,
+    write_side,
+)
+
+WRITE = {"scope": "write"}
+READ = {"scope": "read"}
+
+
+def _respond(result: CommandResult[DeviceState], status: int = 200) -> Response[bytes]:
+    location = f"/v1/devices/{result.state.device_id}" if status == 201 else None
+    view = device_view(result.state, result.version, result.position)
+    return command_response(view, version=result.version, position=result.position, status=status, location=location)
+
+
+async def _run(
+    request: Request[Any, Any, Any], services: Services, handler: Any, command: Any, status: int = 200
+) -> Response[bytes]:
+    ws = write_side(services)
+
+    async def run() -> Response[bytes]:
+        with translated_errors():
+            result = await execute(handler, command, ws.new_uow(command_context(request)))
+        return _respond(result, status)
+
+    return await idempotent(request, services, run)
+
+
+class DevicesController(Controller):
+    path = "/v1/devices"
+    tags = ["devices"]
+
+    @post("/", opt=WRITE, operation_id="registerDevice", status_code=201)
+    async def register(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[RegisterDeviceBody]
+    ) -> Response[bytes]:
+        """Register a device → 201 with ``Location``; an id already taken → 409."""
+        command = RegisterDevice(
+            device_id=data.device_id or uuid.uuid4().hex,
+            name=data.name,
+            site=data.site,
+            kind=data.kind,
+            metrics=tuple(Metric(m.name, m.unit) for m in data.metrics),
+        )
+        return await _run(request, services, handlers.register_device, command, 201)
+
+    @get("/{device_id:str}", opt=READ, operation_id="getDevice")
+    async def get_device(
+        self,
+        services: NamedDependency[Services],
+        device_id: FromPath[str],
+        at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
+        version: Annotated[
+            int | None, QueryParameter(ge=1, description="Time travel: the state after this version")
+        ] = None,
+    ) -> Response[bytes]:
+        """The device, rebuilt from its events (``at``/``version``: as it was then)."""
+        if at is not None and version is not None:
+            raise ProblemError(400, "give `at` or `version`, not both")
+        if at is not None and at.tzinfo is None:
+            raise ProblemError(400, "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z")
+        async with write_side(services).unit_of_work() as uow:
+            if at is None and version is None:
+                device = await uow.devices.find(device_id)
+            else:
+                device = await uow.devices.load_as_of(device_id, version=version, at=at)
+        if device is None:
+            when = f" at {at.isoformat()}" if at else ""
+            raise ProblemError(404, f"no device with id {device_id!r}{when}")
+        return json_response(device_view(device.state, device.version), version=device.version)
+
+    @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        device_id: FromPath[str],
+        data: JSONBody[UpdateDeviceBody],
+    ) -> Response[bytes]:
+        """Rename and/or move to another site."""
+        command = UpdateDevice(device_id, data.name, data.site, if_match(request))
+        return await _run(request, services, handlers.update_device, command)
+
+    @put("/{device_id:str}/thresholds/{metric:str}", opt=WRITE, operation_id="setThreshold")
+    async def set_threshold(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        device_id: FromPath[str],
+        metric: FromPath[str],
+        data: JSONBody[ThresholdBody],
+    ) -> Response[bytes]:
+        """Set a metric's threshold: at least one of ``min``/``max``, ``min < max``."""
+        command = SetThreshold(device_id, metric, data.min, data.max, data.severity, if_match(request))
+        return await _run(request, services, handlers.set_threshold, command)
+
+    @delete("/{device_id:str}/thresholds/{metric:str}", opt=WRITE, operation_id="clearThreshold", status_code=200)
+    async def clear_threshold(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[Services],
+        device_id: FromPath[str],
+        metric: FromPath[str],
+    ) -> Response[bytes]:
+        """Clear a metric's threshold."""
+        command = ClearThreshold(device_id, metric, if_match(request))
+        return await _run(request, services, handlers.clear_threshold, command)
+
+    @post("/{device_id:str}/decommission", opt=WRITE, operation_id="decommissionDevice", status_code=200)
+    async def decommission(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], device_id: FromPath[str]
+    ) -> Response[bytes]:
+        """Decommission; later commands on the device → 409."""
+        command = DecommissionDevice(device_id, if_match(request))
+        return await _run(request, services, handlers.decommission_device, command)
+
+    @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents")
+    async def events(
+        self,
+        services: NamedDependency[Services],
+        device_id: FromPath[str],
+        from_version: Annotated[int, QueryParameter(ge=1)] = 1,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+    ) -> EventPage:
+        """The device's stream, oldest first, payloads in their current schema version."""
+        registry = write_side(services).registry
+        records = await PostgresEventStore(services.pool).read_stream(device_id, from_version=from_version, limit=limit)
+        items = [event_item(registry.upcast_record(r)) for r in records]
+        more = len(items) == limit
+        return EventPage(items, str(records[-1].stream_version + 1) if more else None)
+
+
+__all__ = ["DeviceView", "DevicesController"]
