@@ -7,6 +7,7 @@ the two in step.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Literal
@@ -63,6 +64,21 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Readiness fails when no projector heartbeat is newer than this."
     )
     require_projector: bool = Field(True, description="Whether `/health/ready` requires a fresh projector heartbeat.")
+    snapshot_every: dict[str, int] = Field(
+        default_factory=lambda: {"Device": 50, "Alert": 0},
+        description='Snapshot an aggregate every N events, per aggregate type, as JSON (e.g. `{"Device": 50}`); '
+        "0 or absent: never.",
+    )
+
+    @field_validator("snapshot_every", mode="before")
+    @classmethod
+    def _parse_snapshot_every(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('expected JSON such as {"Device": 50, "Alert": 0}') from None
+        return value
 
     @field_validator("database_url")
     @classmethod

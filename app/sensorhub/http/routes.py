@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensorhub.http import health, keys
+from sensorhub.http import alerts, devices, events, health, keys
 
 
 def route_handlers() -> list[Any]:
-    return [health.live, health.ready, health.MetricsController, keys.KeysController]
+    return [
+        health.live,
+        health.ready,
+        health.MetricsController,
+        keys.KeysController,
+        devices.DevicesController,
+        alerts.AlertsController,
+        events.EventsController,
+    ]
