@@ -12,8 +12,9 @@ from sensorhub.application import alerts as handlers
 from sensorhub.application.commands import execute
 from sensorhub.bootstrap import Services
 from sensorhub.domain.alert_commands import AcknowledgeAlert, ResolveAlert
+from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
-from sensorhub.http.views import AcknowledgeBody, ResolveBody, alert_view
+from sensorhub.http.views import AcknowledgeBody, AlertView, ResolveBody, alert_view
 from sensorhub.http.write_side import (
     command_context,
     command_response,
@@ -41,7 +42,7 @@ class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
 
-    @get("/{alert_id:str}", opt={"scope": "read"}, operation_id="getAlert")
+    @get("/{alert_id:str}", opt={"scope": "read"}, operation_id="getAlert", responses=documented(AlertView))
     async def get_alert(self, services: NamedDependency[Services], alert_id: FromPath[str]) -> Response[bytes]:
         """One alert, rebuilt from its events."""
         async with write_side(services).unit_of_work() as uow:
@@ -50,7 +51,13 @@ class AlertsController(Controller):
             raise ProblemError(404, f"no alert with id {alert_id!r}")
         return json_response(alert_view(alert.state, alert.version), version=alert.version)
 
-    @post("/{alert_id:str}/acknowledge", opt={"scope": "write"}, operation_id="acknowledgeAlert", status_code=200)
+    @post(
+        "/{alert_id:str}/acknowledge",
+        opt={"scope": "write"},
+        operation_id="acknowledgeAlert",
+        status_code=200,
+        responses=documented(AlertView, 409, 412),
+    )
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
@@ -63,7 +70,13 @@ class AlertsController(Controller):
         command = AcknowledgeAlert(alert_id, data.by, data.note, at, if_match(request))
         return await _run(request, services, handlers.acknowledge_alert, command)
 
-    @post("/{alert_id:str}/resolve", opt={"scope": "write"}, operation_id="resolveAlert", status_code=200)
+    @post(
+        "/{alert_id:str}/resolve",
+        opt={"scope": "write"},
+        operation_id="resolveAlert",
+        status_code=200,
+        responses=documented(AlertView, 409, 412),
+    )
     async def resolve(
         self,
         request: Request[Any, Any, Any],

@@ -16,6 +16,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 
 from sensorhub.bootstrap import Services, open_services
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
+from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
 from sensorhub.http.request_context import request_context_middleware
 from sensorhub.http.routes import route_handlers
@@ -52,6 +53,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
     return Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
+        on_startup=[enrich_app_schema],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         middleware=[
             request_context_middleware,

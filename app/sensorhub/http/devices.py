@@ -24,6 +24,7 @@ from sensorhub.domain.device_commands import (
 )
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.views import (
     DeviceView,
@@ -71,7 +72,13 @@ class DevicesController(Controller):
     path = "/v1/devices"
     tags = ["devices"]
 
-    @post("/", opt=WRITE, operation_id="registerDevice", status_code=201)
+    @post(
+        "/",
+        opt=WRITE,
+        operation_id="registerDevice",
+        status_code=201,
+        responses=documented(DeviceView, 409, status=201),
+    )
     async def register(
         self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[RegisterDeviceBody]
     ) -> Response[bytes]:
@@ -85,7 +92,7 @@ class DevicesController(Controller):
         )
         return await _run(request, services, handlers.register_device, command, 201)
 
-    @get("/{device_id:str}", opt=READ, operation_id="getDevice")
+    @get("/{device_id:str}", opt=READ, operation_id="getDevice", responses=documented(DeviceView))
     async def get_device(
         self,
         services: NamedDependency[Services],
@@ -110,7 +117,7 @@ class DevicesController(Controller):
             raise ProblemError(404, f"no device with id {device_id!r}{when}")
         return json_response(device_view(device.state, device.version), version=device.version)
 
-    @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice")
+    @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice", responses=documented(DeviceView, 409, 412))
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -122,7 +129,12 @@ class DevicesController(Controller):
         command = UpdateDevice(device_id, data.name, data.site, if_match(request))
         return await _run(request, services, handlers.update_device, command)
 
-    @put("/{device_id:str}/thresholds/{metric:str}", opt=WRITE, operation_id="setThreshold")
+    @put(
+        "/{device_id:str}/thresholds/{metric:str}",
+        opt=WRITE,
+        operation_id="setThreshold",
+        responses=documented(DeviceView, 409, 412),
+    )
     async def set_threshold(
         self,
         request: Request[Any, Any, Any],
@@ -135,7 +147,13 @@ class DevicesController(Controller):
         command = SetThreshold(device_id, metric, data.min, data.max, data.severity, if_match(request))
         return await _run(request, services, handlers.set_threshold, command)
 
-    @delete("/{device_id:str}/thresholds/{metric:str}", opt=WRITE, operation_id="clearThreshold", status_code=200)
+    @delete(
+        "/{device_id:str}/thresholds/{metric:str}",
+        opt=WRITE,
+        operation_id="clearThreshold",
+        status_code=200,
+        responses=documented(DeviceView, 409, 412),
+    )
     async def clear_threshold(
         self,
         request: Request[Any, Any, Any],
@@ -147,7 +165,13 @@ class DevicesController(Controller):
         command = ClearThreshold(device_id, metric, if_match(request))
         return await _run(request, services, handlers.clear_threshold, command)
 
-    @post("/{device_id:str}/decommission", opt=WRITE, operation_id="decommissionDevice", status_code=200)
+    @post(
+        "/{device_id:str}/decommission",
+        opt=WRITE,
+        operation_id="decommissionDevice",
+        status_code=200,
+        responses=documented(DeviceView, 409, 412),
+    )
     async def decommission(
         self, request: Request[Any, Any, Any], services: NamedDependency[Services], device_id: FromPath[str]
     ) -> Response[bytes]:

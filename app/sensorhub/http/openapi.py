@@ -1,0 +1,117 @@
+"""Make the OpenAPI document describe every response the API really sends.
+
+Handlers document their success bodies (``responses=documented(View, ...)``)
+and the errors they raise themselves; what every protected route can answer
+(401, 403, 413, 422, 503 as problem+json) is added here once, after the
+document is built, instead of on each route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
+from litestar.openapi.datastructures import ResponseSpec
+
+from sensorhub.http.auth import PUBLIC_PATHS
+from sensorhub.http.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, unknown or revoked API key",
+    403: "The API key lacks the needed scope",
+    404: "Not found",
+    409: "Conflict with the current state",
+    412: "If-Match does not match the current version",
+    413: "Request body over the configured limit",
+    415: "Unsupported content type",
+    422: "Invalid input; `errors` lists each field",
+    503: "A dependency is unavailable; retry after `Retry-After` seconds",
+}
+
+
+class Problem(msgspec.Struct):
+    """RFC 9457 problem details (only for typing ``documented``; the schema above is authoritative)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def documented(success: Any = None, *errors: int, status: int = 200, description: str = "OK") -> dict[int, Any]:
+    """``responses=`` for a route: its success body (when it returns raw bytes) and its own errors."""
+    specs: dict[int, Any] = {}
+    if success is not None:
+        specs[status] = ResponseSpec(data_container=success, description=description, generate_examples=False)
+    for code in errors:
+        specs[code] = ResponseSpec(
+            data_container=Problem,
+            description=_DESCRIPTIONS.get(code, "Error"),
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+    return specs
+
+
+def _problem_response(code: int) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS.get(code, "Error"),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def enrich(schema: dict[str, Any]) -> None:
+    """Add the responses every protected operation can give, and one shared Problem schema."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        public = path.startswith(PUBLIC_PATHS)
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            # Litestar documents its own 400 validation body; ours is a 422 problem.
+            responses.pop("400", None)
+            codes = [503]
+            if not public:
+                codes += [401, 403]
+                operation["security"] = [{"BearerAuth": []}]
+            else:
+                operation["security"] = []
+            if "requestBody" in operation or operation.get("parameters"):
+                codes += [400, 422]
+            if "requestBody" in operation:
+                codes += [413, 415]
+            if method in ("get", "delete", "patch", "put", "post") and "{" in path:
+                codes.append(404)
+            for code in codes:
+                existing = responses.get(str(code))
+                if existing is None or PROBLEM_JSON in existing.get("content", {}):
+                    responses[str(code)] = _problem_response(code)
+
+
+def enrich_app_schema(app: Litestar) -> None:
+    """``on_startup`` hook: enrich the cached document served at ``/schema/openapi.json``."""
+    enrich(app.plugins.get(OpenAPIPlugin).provide_openapi_schema())
