@@ -109,7 +109,8 @@ RESOURCE_CASES: dict[str, Case] = {
         {"blockPublicAcls": True, "blockPublicPolicy": False, "ignorePublicAcls": True, "restrictPublicBuckets": True},
         {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}),
     "s3-no-acls": Case("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-                       {"rule": {"objectOwnership": "ObjectWriter"}}, {"rule": {"objectOwnership": "BucketOwnerEnforced"}}),
+                       {"rule": {"objectOwnership": "ObjectWriter"}},
+                       {"rule": {"objectOwnership": "BucketOwnerEnforced"}}),
     "no-world-ingress": Case(
         "aws:ec2/securityGroup:SecurityGroup",
         {"ingress": [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}]},
@@ -160,6 +161,7 @@ def _bucket_graph(*companions: tuple[str, dict[str, Any]]) -> list[PolicyResourc
     return resources
 
 
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 STACK_CASES: dict[str, tuple[list[PolicyResource], list[PolicyResource]]] = {
     "s3-bucket-public-access-blocked": (
@@ -168,8 +170,8 @@ STACK_CASES: dict[str, tuple[list[PolicyResource], list[PolicyResource]]] = {
         _bucket_graph((SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]})),
         _bucket_graph((SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]}))),
     "s3-bucket-versioning": (
-        _bucket_graph(("aws:s3/bucketVersioning:BucketVersioning", {"versioningConfiguration": {"status": "Suspended"}})),
-        _bucket_graph(("aws:s3/bucketVersioning:BucketVersioning", {"versioningConfiguration": {"status": "Enabled"}}))),
+        _bucket_graph((VERSIONING, {"versioningConfiguration": {"status": "Suspended"}})),
+        _bucket_graph((VERSIONING, {"versioningConfiguration": {"status": "Enabled"}}))),
     "s3-bucket-lifecycle": (
         _bucket_graph(),
         _bucket_graph(("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",

@@ -108,7 +108,8 @@ def test_timescale_backend_needs_its_dsn_secret() -> None:
     assert graph.count("aws:rds/instance:Instance") == 0
     assert graph.count("aws:ec2/vpcPeeringConnection:VpcPeeringConnection") == 1
     assert graph.count("aws:ec2/route:Route") == 2  # one per private route table
-    assert not any(a.props.get("namespace") == "AWS/RDS" for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+    alarms = graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert not any(a.props.get("namespace") == "AWS/RDS" for a in alarms)
     external = graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")[0].props["spec"]
     assert external["target"]["template"]["data"]["SENSORHUB_DATABASE_URL"] == "{{ .db_dsn }}"
     config_map = next(c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
