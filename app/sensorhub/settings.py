@@ -57,6 +57,46 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    timeseries_engine: Literal["auto", "timescaledb", "postgres"] = Field(
+        "auto",
+        description="Time-series engine: `auto` (TimescaleDB when the extension is installed, else native "
+        "partitions), or force `timescaledb` / `postgres`. An existing database keeps the engine that created it.",
+    )
+    ingest_max_rows: int = Field(
+        50_000, ge=1, description="Most reading rows one `POST /v1/readings` may carry; more gets 413."
+    )
+    readings_max_span_days: float = Field(
+        31.0, gt=0, description="Longest `to - from` a readings query may ask for; longer gets 422."
+    )
+    readings_max_points: int = Field(
+        10_000, ge=1, description="Most raw readings or buckets one readings query may return; more gets 422."
+    )
+    raw_retention_days: int = Field(
+        30, ge=1, description="Raw readings older than this many days are dropped (whole days) by maintenance."
+    )
+    rollup_retention_days: int = Field(
+        730, ge=1, description="Hourly rollups older than this many days are deleted by maintenance."
+    )
+    rollup_lookback_hours: int = Field(
+        48, ge=1, description="Late readings up to this old are folded into the hourly rollups (< raw retention)."
+    )
+    partitions_ahead_days: int = Field(
+        7, ge=1, le=366, description="Daily partitions created ahead of time by maintenance (plain PostgreSQL)."
+    )
+    maintenance_interval_s: float = Field(
+        60.0, gt=0, description="Pause between runs of `sensorhub maintenance --loop`."
+    )
+    archive_url: str | None = Field(
+        None,
+        description="Archive raw days before retention drops them: `file:///dir` or `s3://bucket/prefix` "
+        "(gzip CSV per day and device group). Unset: no archive.",
+    )
+    archive_s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible store (MinIO, moto); unset: AWS S3."
+    )
+    archive_device_groups: int = Field(
+        16, ge=1, le=4096, description="Archive files per day: devices are split into this many groups by hash."
+    )
     read_wait_timeout_s: float = Field(
         5.0, ge=0, le=60, description="How long a read waits for `X-Min-Position` before answering stale."
     )
@@ -64,6 +104,18 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Readiness fails when no projector heartbeat is newer than this."
     )
     require_projector: bool = Field(True, description="Whether `/health/ready` requires a fresh projector heartbeat.")
+    projector_port: int = Field(
+        8001, ge=0, le=65535, description="Port of the projector's `/metrics` and `/health/live`; 0: not served."
+    )
+    projection_batch_size: int = Field(
+        500, ge=1, le=100_000, description="Events a projection applies per transaction (rebuilds use 4x)."
+    )
+    projector_poll_interval_s: float = Field(
+        1.0, gt=0, le=60, description="Projector polling fallback when no NOTIFY arrives, in seconds."
+    )
+    read_cache_ttl_s: int = Field(
+        60, ge=1, description="Lifetime of a cached read-model response (entries are keyed by projection position)."
+    )
     snapshot_every: dict[str, int] = Field(
         default_factory=lambda: {"Device": 50, "Alert": 0},
         description='Snapshot an aggregate every N events, per aggregate type, as JSON (e.g. `{"Device": 50}`); '

@@ -1,0 +1,167 @@
+"""SQL for readings queries: raw ranges and epoch-aligned buckets with gap filling, on any engine.
+
+Bucketed queries compute, per bucket, count, an exact ``numeric`` sum, min, max, first and last.
+Buckets of whole hours are built from the hourly rollups where a rollup is current (not marked
+dirty by ingest, and its hour lies wholly inside the range) and from raw rows for every other hour,
+so the result is the same as from raw rows alone, only cheaper. Gap filling (``null``,
+``previous``, ``linear``) is done in SQL with window functions over a ``generate_series`` grid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sensorhub.timeseries.engines import EPOCH, Engine
+
+Fill = Literal["none", "null", "previous", "linear"]
+AGGREGATES = ("avg", "min", "max", "count", "sum", "first", "last")
+FILLS: tuple[Fill, ...] = ("none", "null", "previous", "linear")
+HOUR = timedelta(hours=1)
+_BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+# Parameters of every bucketed query: $1 device_id, $2 metric, $3 from, $4 to, $5 bucket width.
+_RAW_BUCKETS = """
+SELECT {bucket} AS bucket, count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
+       (array_agg(value ORDER BY time))[1] AS first, (array_agg(value ORDER BY time DESC))[1] AS last
+FROM readings
+WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+GROUP BY 1
+"""
+
+_ROLLUP_BUCKETS = f"""
+WITH usable AS (
+    SELECT r.bucket AS hour, r.count, r.sum, r.min, r.max, r.first_time, r.first_value, r.last_time, r.last_value
+    FROM readings_hourly r
+    WHERE r.device_id = $1 AND r.metric = $2 AND r.bucket >= $3 AND r.bucket + interval '1 hour' <= $4
+      AND NOT EXISTS (SELECT 1 FROM rollup_dirty d
+                      WHERE d.device_id = r.device_id AND d.metric = r.metric AND d.bucket = r.bucket)
+), needed AS (
+    SELECT d.bucket AS hour FROM rollup_dirty d
+    WHERE d.device_id = $1 AND d.metric = $2 AND d.bucket >= date_bin('1 hour', $3, {EPOCH}) AND d.bucket < $4
+    UNION SELECT date_bin('1 hour', $3, {EPOCH}) WHERE date_bin('1 hour', $3, {EPOCH}) <> $3
+    UNION SELECT date_bin('1 hour', $4, {EPOCH}) WHERE date_bin('1 hour', $4, {EPOCH}) <> $4
+), fresh AS (
+    SELECT n.hour, x.*
+    FROM needed n
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
+               min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first_value,
+               max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last_value
+        FROM readings
+        WHERE device_id = $1 AND metric = $2
+          AND time >= greatest(n.hour, $3) AND time < least(n.hour + interval '1 hour', $4)
+    ) x
+    WHERE x.count > 0
+), hours AS (
+    SELECT * FROM usable UNION ALL SELECT * FROM fresh
+)
+SELECT {{bucket}} AS bucket, sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+       (array_agg(first_value ORDER BY first_time))[1] AS first,
+       (array_agg(last_value ORDER BY last_time DESC))[1] AS last
+FROM hours
+GROUP BY 1
+"""
+
+
+class QueryError(ValueError):
+    """A query parameter that cannot be served; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_bucket(raw: str) -> timedelta:
+    match = _BUCKET.match(raw.strip())
+    if match is None or int(match[1]) == 0:
+        raise QueryError("bucket", f"bucket {raw!r} is not a duration such as 30s, 5m, 1h, 1d or 1w")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def parse_aggregates(raw: str | None) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(a.strip() for a in (raw or "avg").split(",") if a.strip()))
+    unknown = [a for a in names if a not in AGGREGATES]
+    if unknown or not names:
+        raise QueryError("agg", f"agg {raw!r} must be a comma-separated subset of {','.join(AGGREGATES)}")
+    return names
+
+
+def uses_rollups(width: timedelta) -> bool:
+    return width >= HOUR and width % HOUR == timedelta(0)
+
+
+_FINAL = {
+    "avg": "(sum / nullif(count, 0))::float8",
+    "sum": "sum::float8",
+    "count": "count",
+    "min": "min",
+    "max": "max",
+    "first": "first",
+    "last": "last",
+}
+
+
+@dataclass(frozen=True)
+class BucketQuery:
+    sql: str
+    aggregates: tuple[str, ...]
+
+
+def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], fill: Fill) -> BucketQuery:
+    source = _ROLLUP_BUCKETS if uses_rollups(width) else _RAW_BUCKETS
+    data = source.format(bucket=engine.bucket("$5::interval", "hour" if uses_rollups(width) else "time"))
+    values = ", ".join(f"{_FINAL[a]} AS {a}" for a in aggregates)
+    if fill == "none":
+        sql = f"SELECT bucket, {values} FROM ({data}) data ORDER BY bucket"
+        return BucketQuery(sql, aggregates)
+    grid = (
+        f"SELECT generate_series({engine.bucket('$5::interval', '$3::timestamptz')}, "
+        "$4::timestamptz - interval '1 microsecond', $5::interval) AS bucket"
+    )
+    joined = f"SELECT g.bucket, {values} FROM ({grid}) g LEFT JOIN ({data}) d USING (bucket)"
+    # ``count`` is a fact about the bucket, never filled: an empty bucket counts 0.
+    columns = [a for a in aggregates if a != "count"]
+    if fill == "null" or not columns:
+        outer = ", ".join("coalesce(count, 0) AS count" if a == "count" else a for a in aggregates)
+        return BucketQuery(f"SELECT bucket, {outer} FROM ({joined}) j ORDER BY bucket", aggregates)
+    groups = ", ".join(
+        f"count({c}) OVER (ORDER BY bucket) AS {c}_gp, count({c}) OVER (ORDER BY bucket DESC) AS {c}_gn"
+        for c in columns
+    )
+    edges = ", ".join(
+        f"first_value({c}) OVER (PARTITION BY {c}_gp ORDER BY bucket) AS {c}_pv, "
+        f"first_value(bucket) OVER (PARTITION BY {c}_gp ORDER BY bucket) AS {c}_pt, "
+        f"first_value({c}) OVER (PARTITION BY {c}_gn ORDER BY bucket DESC) AS {c}_nv, "
+        f"first_value(bucket) OVER (PARTITION BY {c}_gn ORDER BY bucket DESC) AS {c}_nt"
+        for c in columns
+    )
+    outer_columns: list[str] = []
+    for a in aggregates:
+        if a == "count":
+            outer_columns.append("coalesce(count, 0) AS count")
+        elif fill == "previous":
+            outer_columns.append(f"CASE WHEN {a}_gp > 0 THEN {a}_pv END AS {a}")
+        else:
+            outer_columns.append(
+                f"CASE WHEN {a} IS NOT NULL THEN {a} "
+                f"WHEN {a}_gp > 0 AND {a}_gn > 0 THEN {a}_pv + ({a}_nv - {a}_pv) * "
+                f"(extract(epoch FROM bucket - {a}_pt) / extract(epoch FROM {a}_nt - {a}_pt))::float8 END AS {a}"
+            )
+    sql = (
+        f"SELECT bucket, {', '.join(outer_columns)} FROM ("
+        f"SELECT *, {edges} FROM (SELECT *, {groups} FROM ({joined}) j) g"
+        ") e ORDER BY bucket"
+    )
+    return BucketQuery(sql, aggregates)
+
+
+RAW_QUERY = """
+SELECT time, value FROM readings
+WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+ORDER BY time
+LIMIT $5
+"""

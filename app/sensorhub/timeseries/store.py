@@ -1,0 +1,164 @@
+"""The time-series store: one interface over every engine (see ``engines.py``).
+
+Writes go through a per-connection staging table: ``COPY`` the batch in, then one statement
+inserts the new readings (``ON CONFLICT DO NOTHING``: duplicates are counted, not errors),
+upserts the ``latest_readings`` of each series, marks the hours whose rollups are now stale, and
+returns the new readings of the series the caller evaluates alerts for, in reading-time order.
+The caller owns the transaction: a request is all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sensorhub.db import Conn
+from sensorhub.ingest.rows import Reading
+from sensorhub.timeseries import queries
+from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
+
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
+    "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
+)
+
+# $1/$2: the watched series (device ids, metrics) whose new readings are returned for alert evaluation.
+_MERGE = f"""
+WITH ins AS (
+    INSERT INTO readings (device_id, metric, time, value)
+    SELECT device_id, metric, time, value FROM readings_staging
+    ON CONFLICT DO NOTHING
+    RETURNING device_id, metric, time, value
+), newest AS (
+    INSERT INTO latest_readings AS l (device_id, metric, time, value)
+    SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value FROM ins
+    ORDER BY device_id, metric, time DESC
+    ON CONFLICT (device_id, metric) DO UPDATE SET time = excluded.time, value = excluded.value
+    WHERE excluded.time > l.time
+), dirty AS (
+    INSERT INTO rollup_dirty AS d (device_id, metric, bucket)
+    SELECT DISTINCT device_id, metric, date_bin('1 hour', time, {EPOCH}) FROM ins
+    ORDER BY 1, 2, 3
+    ON CONFLICT (device_id, metric, bucket) DO UPDATE SET generation = d.generation + 1
+), watched AS (
+    SELECT * FROM unnest($1::text[], $2::text[]) AS w(device_id, metric)
+)
+SELECT 0 AS part, NULL::text AS device_id, NULL::text AS metric, NULL::timestamptz AS time,
+       NULL::float8 AS value, (SELECT count(*) FROM ins) AS inserted
+UNION ALL
+SELECT 1, i.device_id, i.metric, i.time, i.value, NULL
+FROM ins i
+JOIN watched w USING (device_id, metric)
+LEFT JOIN latest_readings l USING (device_id, metric)
+WHERE l.time IS NULL OR i.time > l.time
+ORDER BY part, device_id, metric, time
+"""
+
+
+@dataclass
+class WriteOutcome:
+    inserted: int
+    duplicates: int
+    # New readings of the watched series newer than the series' latest before this write, in
+    # (device_id, metric, time) order: the ones alert evaluation must look at.
+    to_evaluate: list[Reading] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeriesRange:
+    """One series over ``[start, end)``."""
+
+    device_id: str
+    metric: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    width: timedelta
+    aggregates: tuple[str, ...]
+    fill: queries.Fill
+
+
+@dataclass(frozen=True)
+class Point:
+    time: datetime
+    value: float
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+class TimeSeriesStore:
+    def __init__(self, info: EngineInfo) -> None:
+        self.info = info
+        self.engine: Engine = ENGINES[info.name]
+        self._ready_days: set[date] = set()
+
+    @classmethod
+    async def open(cls, conn: Conn, choice: EngineChoice = "auto") -> TimeSeriesStore:
+        """Detect the engine and make sure ``readings`` exists for it."""
+        return cls(await prepare(conn, choice))
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def ensure_days(self, conn: Conn, days: Iterable[date]) -> None:
+        """Partitions for these days exist (outside the caller's transaction: DDL locks the parent)."""
+        missing = sorted(set(days) - self._ready_days)
+        if not missing:
+            return
+        await self.engine.ensure_partitions(conn, missing[0], missing[-1])
+        self._ready_days.update(missing[0] + timedelta(days=i) for i in range((missing[-1] - missing[0]).days + 1))
+
+    def forget_days(self) -> None:
+        """Partitions may have been dropped by another replica: check again on the next write."""
+        self._ready_days.clear()
+
+    async def write(
+        self, conn: Conn, readings: Sequence[Reading], watched: Iterable[tuple[str, str]] = ()
+    ) -> WriteOutcome:
+        """Store ``readings`` (unique per series and time) in the caller's transaction."""
+        if not readings:
+            return WriteOutcome(0, 0)
+        await conn.execute(_STAGING)
+        await conn.copy_records_to_table(
+            "readings_staging",
+            records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
+            columns=("device_id", "metric", "time", "value"),
+        )
+        series = sorted(set(watched))
+        rows = await conn.fetch(_MERGE, [s[0] for s in series], [s[1] for s in series])
+        inserted = int(rows[0]["inserted"])
+        evaluate = [Reading(r["device_id"], r["metric"], r["time"], r["value"]) for r in rows[1:]]
+        return WriteOutcome(inserted, len(readings) - inserted, evaluate)
+
+    # --- queries ----------------------------------------------------------------------------
+
+    async def raw(self, conn: Conn, series: SeriesRange, limit: int) -> list[Point]:
+        rows = await conn.fetch(queries.RAW_QUERY, series.device_id, series.metric, series.start, series.end, limit)
+        return [Point(r["time"], r["value"]) for r in rows]
+
+    async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
+        query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
+        rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
+        return [{"time": r["bucket"], **{a: r[a] for a in spec.aggregates}} for r in rows]
+
+    async def latest(self, conn: Conn, device_id: str) -> list[tuple[str, Point]]:
+        rows = await conn.fetch(
+            "SELECT metric, time, value FROM latest_readings WHERE device_id = $1 ORDER BY metric", device_id
+        )
+        return [(r["metric"], Point(r["time"], r["value"])) for r in rows]
+
+    async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
+        sql = "SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2"
+        return int(await conn.fetchval(sql, list(device_ids), since) or 0)
+
+
+def is_missing_partition(exc: BaseException) -> bool:
+    """Postgres refused a row because no partition covers its time (one was dropped meanwhile)."""
+    return isinstance(exc, asyncpg.CheckViolationError) and "no partition" in str(exc)
