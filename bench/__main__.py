@@ -28,7 +28,7 @@ from bench.context import Context, database, machine_info, server_settings
 from bench.core import RowResult, Sizes
 from bench.report import markdown
 
-RowFn = Callable[[Context], Awaitable[RowResult]]
+RowFn = Callable[[Context], Awaitable[RowResult | list[RowResult]]]
 
 
 def all_rows() -> dict[str, RowFn]:
@@ -81,14 +81,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 print(f"[bench] {engine}: {name} ...", file=sys.stderr, flush=True)
                 try:
-                    row = await fn(ctx)
+                    got = await fn(ctx)
+                    produced = got if isinstance(got, list) else [got]
                 except Exception as exc:
                     if args.strict:
                         raise
                     traceback.print_exc()
-                    row = RowResult(name, engine, "", [], [], skipped=f"failed: {type(exc).__name__}: {exc}")
+                    produced = [RowResult(name, engine, "", [], [], skipped=f"failed: {type(exc).__name__}: {exc}")]
                 print(f"[bench] {engine}: {name} done in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-                result["rows"].append(row.to_json())
+                result["rows"].extend(row.to_json() for row in produced)
     result["meta"]["seconds"] = time.time() - started
     return result
 

@@ -1,0 +1,25 @@
+"""The real service in a child process, on a fresh database, for tests that talk HTTP to it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.service import Service
+from tests.conftest import drop_database, fresh_database
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One service per module (start-up takes about a second)."""
+    url = asyncio.run(fresh_database("timescaledb"))
+    log_file: Path = tmp_path_factory.mktemp("service") / "service.log"
+    svc = Service(url, log_file=log_file).start()
+    try:
+        yield svc
+    finally:
+        svc.stop()
+        asyncio.run(drop_database(url, "timescaledb"))
