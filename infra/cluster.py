@@ -51,6 +51,7 @@ class Cluster(pulumi.ComponentResource):
             kms_key_id=args.logs_key_arn,
             opts=child,
         )
+        # Managed node groups get their EKS access entry from EKS itself (authentication mode API).
         node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
         for i, policy_arn in enumerate(NODE_POLICIES):
             aws.iam.RolePolicyAttachment(f"{name}-nodes-{i}", role=node_role.name, policy_arn=policy_arn, opts=child)
@@ -85,7 +86,6 @@ class Cluster(pulumi.ComponentResource):
             skip_default_node_group=True,
             # Managed nodes then use the EKS-created cluster security group, which the data stores admit.
             skip_default_security_groups=True,
-            instance_roles=[node_role],
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=args.deletion_protection,
             tags=args.tags,
