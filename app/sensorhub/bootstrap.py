@@ -20,6 +20,7 @@ from sensorhub import apikeys, migrations
 from sensorhub.db import create_pool
 from sensorhub.observability import REDIS_UP, get_logger
 from sensorhub.settings import Settings
+from sensorhub.timeseries import wiring as timeseries_wiring
 
 log = get_logger("sensorhub")
 
@@ -84,7 +85,9 @@ async def open_services(
                 key = await apikeys.ensure_bootstrap(conn, settings.bootstrap_admin_key.get_secret_value())
             log.info("bootstrap admin key ensured", key_id=key.key_id)
         redis_client = await connect_redis(settings)
-        yield Services(settings=settings, pool=pool, redis=redis_client)
+        services = Services(settings=settings, pool=pool, redis=redis_client)
+        await timeseries_wiring.attach(services)
+        yield services
     finally:
         if redis_client is not None:
             await redis_client.aclose()

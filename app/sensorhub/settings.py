@@ -77,8 +77,11 @@ class Settings(BaseSettings):
     rollup_retention_days: int = Field(
         730, ge=1, description="Hourly rollups older than this many days are deleted by maintenance."
     )
-    rollup_lookback_hours: int = Field(
-        48, ge=1, description="Late readings up to this old are folded into the hourly rollups (< raw retention)."
+    rollup_batch_hours: int = Field(
+        5_000,
+        ge=1,
+        description="Series-hours the maintenance job recomputes per rollup transaction (ingest marks the hours "
+        "it changed, late readings included; every marked hour is folded in, oldest first).",
     )
     partitions_ahead_days: int = Field(
         7, ge=1, le=366, description="Daily partitions created ahead of time by maintenance (plain PostgreSQL)."

@@ -76,7 +76,11 @@ async def ts(engine: str, engine_database_url: str) -> AsyncIterator[TimeSeries]
     assert store.info.name == engine
     clock: list[datetime] = [NOW]
     ingest = ReadingsIngest(
-        pool, store, EventStoreDeviceCatalog(build_registry()), build_registry(), retention_days=30,
+        pool,
+        store,
+        EventStoreDeviceCatalog(build_registry()),
+        build_registry(),
+        retention_days=30,
         clock=lambda: clock[0],
     )
     env = TimeSeries(pool, store, ingest, engine_database_url, clock)

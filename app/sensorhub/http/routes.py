@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensorhub.http import alerts, devices, events, health, keys
+from sensorhub.http import alerts, devices, events, health, keys, readings
 
 
 def route_handlers() -> list[Any]:
@@ -16,4 +16,5 @@ def route_handlers() -> list[Any]:
         devices.DevicesController,
         alerts.AlertsController,
         events.EventsController,
+        readings.ReadingsController,
     ]

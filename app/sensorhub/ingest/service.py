@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+
 from sensorhub.application.ports import EventCodec
 from sensorhub.application.unit_of_work import CommandContext
 from sensorhub.db import Conn
@@ -72,7 +73,7 @@ class ReadingsIngest:
     ) -> None:
         self._pool = pool
         self._store = store
-        self._catalog = catalog
+        self.catalog = catalog
         self._codec = codec
         self._retention_days = retention_days
         self._clock = clock
@@ -81,7 +82,7 @@ class ReadingsIngest:
         started = timer.perf_counter()
         result = IngestResult(rejected=list(parsed.rejected))
         async with self._pool.acquire() as conn:
-            devices = await self._catalog.get(conn, {r.device_id for _, r in parsed.readings})
+            devices = await self.catalog.get(conn, {r.device_id for _, r in parsed.readings})
             accepted = self._validate(parsed, devices, result)
             await self._store.ensure_days(conn, {utc_day(r.time) for r in accepted})
             for attempt in range(1, ATTEMPTS + 1):

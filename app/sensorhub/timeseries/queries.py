@@ -90,6 +90,13 @@ def parse_aggregates(raw: str | None) -> tuple[str, ...]:
     return names
 
 
+def parse_fill(raw: str) -> Fill:
+    for known in FILLS:
+        if raw == known:
+            return known
+    raise QueryError("fill", f"fill {raw!r} must be one of {', '.join(FILLS)}")
+
+
 def uses_rollups(width: timedelta) -> bool:
     return width >= HOUR and width % HOUR == timedelta(0)
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+
 from sensorhub.db import Conn
 from sensorhub.ingest.rows import Reading
 from sensorhub.timeseries import queries

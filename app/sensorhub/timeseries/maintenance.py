@@ -1,0 +1,118 @@
+"""The time-series maintenance job (``sensorhub maintenance``), one run:
+
+1. partitions for today and ``partitions_ahead_days`` ahead (plain PostgreSQL; TimescaleDB makes
+   chunks on insert);
+2. hourly rollups for every hour ingest marked (late readings included);
+3. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
+   configured) and then its partition or chunk is dropped;
+4. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
+
+Any number of replicas may run it: a session advisory lock elects one; the others skip the run.
+Every step is idempotent, so a run interrupted half-way is finished by the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sensorhub.db import Conn
+from sensorhub.observability import get_logger
+from sensorhub.settings import Settings
+from sensorhub.timeseries import rollups
+from sensorhub.timeseries.archive import ArchiveSink, archive_day, sink_for
+from sensorhub.timeseries.store import TimeSeriesStore
+
+LEADER_LOCK = 0x5E5E_0005
+log = get_logger("sensorhub.maintenance")
+
+
+@dataclass
+class MaintenanceReport:
+    ran: bool
+    engine: str = ""
+    partitions_created: list[str] = field(default_factory=list)
+    hours_rolled_up: int = 0
+    archived_rows: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)
+    rollup_rows_deleted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    raw_retention_days: int
+    rollup_retention_days: int
+    partitions_ahead_days: int
+    rollup_batch_hours: int
+    archive_groups: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MaintenancePolicy:
+        return cls(
+            settings.raw_retention_days,
+            settings.rollup_retention_days,
+            settings.partitions_ahead_days,
+            settings.rollup_batch_hours,
+            settings.archive_device_groups,
+        )
+
+
+def start_of_day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def run_once(
+    conn: Conn,
+    store: TimeSeriesStore,
+    policy: MaintenancePolicy,
+    *,
+    archive: ArchiveSink | None = None,
+    now: datetime | None = None,
+) -> MaintenanceReport:
+    """One run on ``conn`` (a dedicated connection: the leader lock lives in its session)."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
+        log.info("maintenance skipped: another replica is running it")
+        return MaintenanceReport(ran=False)
+    try:
+        report = await _run(conn, store, policy, archive, now or datetime.now(UTC))
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
+    log.info("maintenance done", **report.as_dict())
+    return report
+
+
+async def _run(
+    conn: Conn, store: TimeSeriesStore, policy: MaintenancePolicy, archive: ArchiveSink | None, now: datetime
+) -> MaintenanceReport:
+    report = MaintenanceReport(ran=True, engine=store.info.name)
+    today = start_of_day(now).date()
+    report.partitions_created = await store.engine.ensure_partitions(
+        conn, today, today + timedelta(days=policy.partitions_ahead_days)
+    )
+    report.hours_rolled_up = await rollups.refresh(conn, policy.rollup_batch_hours)
+    raw_cutoff = start_of_day(now) - timedelta(days=policy.raw_retention_days)
+    for partition in await store.engine.partitions(conn):
+        if partition.end > raw_cutoff:
+            continue
+        if archive is not None:
+            report.archived_rows += await archive_day(conn, archive, partition, policy.archive_groups)
+        await store.engine.drop_partition(conn, partition)
+        report.partitions_dropped.append(partition.name)
+    await rollups.forget_before(conn, raw_cutoff)
+    rollup_cutoff = start_of_day(now) - timedelta(days=policy.rollup_retention_days)
+    report.rollup_rows_deleted = await rollups.delete_before(conn, rollup_cutoff)
+    await conn.execute(
+        "INSERT INTO timeseries_maintenance (task, ran_at, detail) VALUES ('run', $1, $2) "
+        "ON CONFLICT (task) DO UPDATE SET ran_at = excluded.ran_at, detail = excluded.detail",
+        now,
+        report.as_dict(),
+    )
+    return report
+
+
+def archive_from_settings(settings: Settings) -> ArchiveSink | None:
+    return sink_for(settings.archive_url, settings.archive_s3_endpoint_url) if settings.archive_url else None

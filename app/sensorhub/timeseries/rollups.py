@@ -1,0 +1,82 @@
+"""Hourly rollups, maintained incrementally.
+
+Ingest marks every (series, hour) it wrote a new reading in (``rollup_dirty``, in the same
+statement as the readings), so late readings mark old hours too. The maintenance job recomputes
+marked hours from the raw rows, oldest first and a bounded number per transaction, and clears a
+mark only if nobody re-marked it meanwhile (its ``generation`` is unchanged). Queries treat a
+marked hour as raw, so a rollup is never read while it is stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sensorhub.db import Conn
+
+_PICK = "SELECT device_id, metric, bucket, generation FROM rollup_dirty ORDER BY bucket, device_id, metric LIMIT $1"
+
+_RECOMPUTE = """
+WITH marks AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[])
+        AS m(device_id, metric, bucket, generation)
+), agg AS (
+    SELECT m.device_id, m.metric, m.bucket, x.*
+    FROM marks m
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
+               min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first_value,
+               max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last_value
+        FROM readings r
+        WHERE r.device_id = m.device_id AND r.metric = m.metric
+          AND r.time >= m.bucket AND r.time < m.bucket + interval '1 hour'
+    ) x
+), upserted AS (
+    INSERT INTO readings_hourly AS h
+        (device_id, metric, bucket, count, sum, min, max, first_time, first_value, last_time, last_value)
+    SELECT device_id, metric, bucket, count, sum, min, max, first_time, first_value, last_time, last_value
+    FROM agg WHERE count > 0
+    ORDER BY device_id, metric, bucket
+    ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
+        count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+        first_time = excluded.first_time, first_value = excluded.first_value,
+        last_time = excluded.last_time, last_value = excluded.last_value
+    RETURNING 1
+), cleared AS (
+    DELETE FROM rollup_dirty d USING marks m
+    WHERE d.device_id = m.device_id AND d.metric = m.metric AND d.bucket = m.bucket AND d.generation = m.generation
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted) AS upserted, (SELECT count(*) FROM cleared) AS cleared
+"""
+
+
+async def refresh(conn: Conn, batch: int, max_batches: int = 100) -> int:
+    """Recompute marked hours, ``batch`` per transaction; return how many hours were rolled up."""
+    done = 0
+    for _ in range(max_batches):
+        async with conn.transaction():
+            marks = await conn.fetch(_PICK, batch)
+            if not marks:
+                break
+            row = await conn.fetchrow(
+                _RECOMPUTE,
+                [m["device_id"] for m in marks],
+                [m["metric"] for m in marks],
+                [m["bucket"] for m in marks],
+                [m["generation"] for m in marks],
+            )
+            assert row is not None
+            done += int(row["upserted"])
+        if len(marks) < batch:
+            break
+    return done
+
+
+async def forget_before(conn: Conn, cutoff: datetime) -> None:
+    """Marks for hours whose raw rows retention has dropped can never be recomputed."""
+    await conn.execute("DELETE FROM rollup_dirty WHERE bucket < $1", cutoff)
+
+
+async def delete_before(conn: Conn, cutoff: datetime) -> int:
+    status = await conn.execute("DELETE FROM readings_hourly WHERE bucket < $1", cutoff)
+    return int(status.split()[-1])
