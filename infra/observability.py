@@ -190,7 +190,7 @@ class Observability(pulumi.ComponentResource):
                             {
                                 "alert": "SensorhubApi5xx",
                                 "expr": (
-                                    f'sum(rate(http_requests_total{{namespace="{NAMESPACE}",status=~"5.."}}[5m]))'
+                                    f'sum(rate(sensorhub_http_requests_total{{namespace="{NAMESPACE}",status_code=~"5.."}}[5m]))'
                                     f" * 60 > {t.api_5xx_per_minute}"
                                 ),
                                 "for": "5m",
