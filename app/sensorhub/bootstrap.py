@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from sensorhub import apikeys, migrations
 from sensorhub.db import create_pool
 from sensorhub.observability import REDIS_UP, get_logger
+from sensorhub.projections import store as projection_store
 from sensorhub.settings import Settings
 from sensorhub.timeseries import wiring as timeseries_wiring
 
@@ -69,6 +70,19 @@ async def connect_redis(settings: Settings) -> aioredis.Redis | None:
     return client
 
 
+async def projector_heartbeat(services: Services) -> CheckResult:
+    """Every projection has a leader with a fresh heartbeat (critical when `require_projector`)."""
+    timeout = services.settings.projector_heartbeat_timeout_s
+    try:
+        async with services.pool.acquire(timeout=2.0) as conn:
+            found = await projection_store.status(conn, timeout)
+    except Exception as exc:
+        return CheckResult(False, f"projector state unknown: {type(exc).__name__}", services.settings.require_projector)
+    stale = [s.name for s in found if s.state == "stopped"]
+    detail = f"no fresh heartbeat for {', '.join(stale)}" if stale else "every projection has a live leader"
+    return CheckResult(not stale, detail, critical=services.settings.require_projector)
+
+
 @asynccontextmanager
 async def open_services(
     settings: Settings, *, migrate: bool | None = None, pool_max: int | None = None
@@ -87,6 +101,7 @@ async def open_services(
         redis_client = await connect_redis(settings)
         services = Services(settings=settings, pool=pool, redis=redis_client)
         await timeseries_wiring.attach(services)
+        services.readiness["projector"] = projector_heartbeat
         yield services
     finally:
         if redis_client is not None:

@@ -154,3 +154,32 @@ def keys_revoke(key_id: str) -> None:
         click.echo(f"sensorhub: no active key with id {key_id!r}", err=True)
         sys.exit(1)
     click.echo(f"revoked {key_id}")
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port for /metrics and /health/live (SENSORHUB_PROJECTOR_PORT).")
+@click.option("--only", "names", multiple=True, help="Run only this projection (repeatable).")
+def projector(port: int | None, names: tuple[str, ...]) -> None:
+    """Run the projections (any number of replicas: one leader per projection)."""
+    from sensorhub.projections import commands
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    run(lambda: commands.projector(settings, port=settings.projector_port if port is None else port, names=names))
+
+
+@main.command()
+@click.argument("projection")
+@click.option("--wait/--no-wait", default=True, help="Wait until the rebuilt copy is swapped in.")
+@click.option("--timeout", "timeout_s", type=float, default=3600.0, help="Give up waiting after this many seconds.")
+def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
+    """Rebuild a projection without downtime (shadow copy from position zero, then an atomic swap)."""
+    from sensorhub.projections import commands
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        click.echo(run(lambda: commands.rebuild(settings, projection, wait=wait, timeout_s=timeout_s)))
+    except (ValueError, TimeoutError) as exc:
+        click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(1)

@@ -12,6 +12,7 @@ from sensorhub.application import alerts as handlers
 from sensorhub.application.commands import execute
 from sensorhub.bootstrap import Services
 from sensorhub.domain.alert_commands import AcknowledgeAlert, ResolveAlert
+from sensorhub.http import read_side
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.views import AcknowledgeBody, AlertView, ResolveBody, alert_view
@@ -43,8 +44,18 @@ class AlertsController(Controller):
     tags = ["alerts"]
 
     @get("/{alert_id:str}", opt={"scope": "read"}, operation_id="getAlert", responses=documented(AlertView))
-    async def get_alert(self, services: NamedDependency[Services], alert_id: FromPath[str]) -> Response[bytes]:
-        """One alert, rebuilt from its events."""
+    async def get_alert(
+        self,
+        *,
+        services: NamedDependency[Services],
+        alert_id: FromPath[str],
+        min_position: read_side.MinPositionQuery = None,
+        x_min_position: read_side.MinPositionHeader = None,
+    ) -> Response[bytes]:
+        """One alert from the read model; not yet there: rebuilt from its events."""
+        found = await read_side.alert_detail(services, alert_id, min_position, x_min_position)
+        if found is not None:
+            return found
         async with write_side(services).unit_of_work() as uow:
             alert = await uow.alerts.find(alert_id)
         if alert is None:

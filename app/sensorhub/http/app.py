@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
 from sensorhub.bootstrap import Services, open_services
+from sensorhub.http.alert_reads import alert_channels
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
@@ -71,6 +72,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
             components=Components(security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"BearerAuth": []}],
         ),
+        plugins=[alert_channels(settings)],
         logging_config=None,
         debug=False,
     )

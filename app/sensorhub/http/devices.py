@@ -24,6 +24,8 @@ from sensorhub.domain.device_commands import (
 )
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.http import read_side
+from sensorhub.http.device_reads import DeviceListRoutes
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.views import (
@@ -68,7 +70,7 @@ async def _run(
     return await idempotent(request, services, run)
 
 
-class DevicesController(Controller):
+class DevicesController(DeviceListRoutes, Controller):
     path = "/v1/devices"
     tags = ["devices"]
 
@@ -95,14 +97,22 @@ class DevicesController(Controller):
     @get("/{device_id:str}", opt=READ, operation_id="getDevice", responses=documented(DeviceView))
     async def get_device(
         self,
+        *,
         services: NamedDependency[Services],
         device_id: FromPath[str],
         at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
         version: Annotated[
             int | None, QueryParameter(ge=1, description="Time travel: the state after this version")
         ] = None,
+        min_position: read_side.MinPositionQuery = None,
+        x_min_position: read_side.MinPositionHeader = None,
     ) -> Response[bytes]:
-        """The device, rebuilt from its events (``at``/``version``: as it was then)."""
+        """The device from the read model (with open alerts, last seen); ``at``/``version``: rebuilt
+        from its events as it was then. Not yet in the read model: rebuilt from its events."""
+        if at is None and version is None:
+            found = await read_side.device_detail(services, device_id, min_position, x_min_position)
+            if found is not None:
+                return found
         if at is not None and version is not None:
             raise ProblemError(400, "give `at` or `version`, not both")
         if at is not None and at.tzinfo is None:

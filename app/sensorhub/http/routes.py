@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensorhub.http import alerts, devices, events, health, keys, readings
+from sensorhub.http import alert_reads, alerts, devices, events, health, keys, projections, readings
 
 
 def route_handlers() -> list[Any]:
@@ -17,4 +17,6 @@ def route_handlers() -> list[Any]:
         alerts.AlertsController,
         events.EventsController,
         readings.ReadingsController,
+        alert_reads.AlertReadsController,
+        projections.ProjectionsController,
     ]

@@ -1,0 +1,217 @@
+"""Alert reads: the list (``registry`` read model), the history time series (``alert_history``),
+and the live stream of alert changes (Server-Sent Events, fanned out through Litestar channels)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+import redis.asyncio as aioredis
+from litestar import Controller, Response, get
+from litestar.channels import ChannelsBackend, ChannelsPlugin
+from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from sensorhub.bootstrap import Services
+from sensorhub.http.openapi import documented
+from sensorhub.http.problems import ProblemError
+from sensorhub.http.read_side import (
+    Cursor,
+    Limit,
+    MinPositionHeader,
+    MinPositionQuery,
+    alert_view,
+    decode_cursor,
+    encode_cursor,
+    read_side,
+)
+from sensorhub.http.views import AlertView
+from sensorhub.observability import get_logger
+from sensorhub.projections import queries
+from sensorhub.projections.fanout import ALERTS_CHANNEL
+from sensorhub.settings import Settings
+
+READ = {"scope": "read"}
+KEEPALIVE_S = 15.0
+_BUCKET = re.compile(r"^(\d+)([smhd])$")
+log = get_logger("sensorhub.http")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class AlertPage(msgspec.Struct):
+    items: list[AlertView]
+    next_cursor: str | None
+
+
+class AlertTransition(msgspec.Struct):
+    time: datetime
+    device_id: str
+    alert_id: str
+    metric: str
+    severity: str
+    transition: str
+    value: float | None
+    actor: str | None
+    position: int
+
+
+class TransitionCounts(msgspec.Struct):
+    time: datetime
+    total: int
+    raised: int
+    acknowledged: int
+    resolved: int
+    auto_resolved: int
+
+
+class AlertHistory(msgspec.Struct):
+    device_id: str | None
+    bucket: None
+    items: list[AlertTransition]
+    next_cursor: str | None = None
+
+
+class BucketedAlertHistory(msgspec.Struct):
+    device_id: str | None
+    bucket: str
+    items: list[TransitionCounts]
+
+
+def bucket_seconds(bucket: str) -> int:
+    match = _BUCKET.match(bucket)
+    if match is None or int(match[1]) == 0:
+        raise ProblemError(
+            422,
+            f"bucket {bucket!r} is not a duration such as 30s, 5m, 1h or 1d",
+            extra={"errors": [{"field": "bucket", "message": "expected <n><s|m|h|d>"}]},
+        )
+    return int(match[1]) * _UNIT_S[match[2]]
+
+
+class AlertReadsController(Controller):
+    path = "/v1/alerts"
+    tags = ["alerts"]
+
+    @get("/", opt=READ, operation_id="listAlerts", responses=documented(AlertPage))
+    async def list_alerts(
+        self,
+        *,
+        services: NamedDependency[Services],
+        status: Annotated[Literal["open", "acknowledged", "resolved"] | None, QueryParameter()] = None,
+        severity: Annotated[Literal["info", "warning", "critical"] | None, QueryParameter()] = None,
+        site: Annotated[str | None, QueryParameter(description="Alerts of devices currently at this site")] = None,
+        device_id: Annotated[str | None, QueryParameter()] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> Response[bytes]:
+        """Alerts, newest raised first (read model; eventually consistent)."""
+        rs = read_side(services)
+        headers = await rs.consistent(("registry",), min_position, x_min_position)
+        after = decode_cursor(cursor, tuple[datetime, str]) if cursor else None
+
+        async def load() -> bytes:
+            async with services.pool.acquire() as conn:
+                rows = await queries.alerts(
+                    conn, status=status, severity=severity, site=site, device_id=device_id, after=after, limit=limit + 1
+                )
+            views = [alert_view(r) for r in rows[:limit]]
+            last = views[-1] if views else None
+            next_cursor = encode_cursor(last.raised_at, last.alert_id) if last and len(rows) > limit else None
+            return msgspec.json.encode(AlertPage(views, next_cursor))
+
+        key = f"alerts:{status}:{severity}:{site}:{device_id}:{cursor}:{limit}"
+        body = await rs.cached("registry", key, load, fresh=bool(min_position or x_min_position))
+        return Response(body, media_type="application/json", headers=headers)
+
+    @get("/history", opt=READ, operation_id="alertHistory", responses=documented(AlertHistory))
+    async def history(
+        self,
+        *,
+        services: NamedDependency[Services],
+        start: Annotated[datetime, QueryParameter(name="from", description="Start (inclusive), RFC 3339")],
+        end: Annotated[datetime, QueryParameter(name="to", description="End (exclusive), RFC 3339")],
+        device_id: Annotated[str | None, QueryParameter(description="One device (default: all)")] = None,
+        bucket: Annotated[str | None, QueryParameter(description="Count transitions per bucket, e.g. 1h")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
+        cursor: Cursor = None,
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> Response[bytes]:
+        """Alert transitions in ``[from, to)`` (raised, acknowledged, resolved, auto_resolved), or counts per bucket."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ProblemError(422, "`from` and `to` need a time zone offset, e.g. 2026-01-01T00:00:00Z")
+        if end <= start:
+            raise ProblemError(422, "`to` must be after `from`")
+        headers = await read_side(services).consistent(("alert_history",), min_position, x_min_position)
+        async with services.pool.acquire() as conn:
+            if bucket is not None:
+                rows = await queries.alert_history_buckets(
+                    conn, device_id=device_id, start=start, end=end, bucket_s=bucket_seconds(bucket)
+                )
+                counts = [TransitionCounts(r["bucket"], **_counts(r)) for r in rows]
+                result: AlertHistory | BucketedAlertHistory = BucketedAlertHistory(device_id, bucket, counts)
+            else:
+                after = decode_cursor(cursor, tuple[datetime, int]) if cursor else None
+                found = await queries.alert_history(
+                    conn, device_id=device_id, start=start, end=end, after=after, limit=limit + 1
+                )
+                items = [AlertTransition(**r) for r in found[:limit]]
+                more = len(found) > limit
+                result = AlertHistory(
+                    device_id, None, items, encode_cursor(items[-1].time, items[-1].position) if more else None
+                )
+        return Response(msgspec.json.encode(result), media_type="application/json", headers=headers)
+
+    @get("/stream", opt=READ, operation_id="alertStream")
+    async def stream(self, channels: ChannelsPlugin) -> ServerSentEvent:
+        """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
+        from whichever replica handled the command. A ``: subscribed`` comment marks the start."""
+        return ServerSentEvent(_alert_events(channels))
+
+
+def _counts(row: dict[str, int]) -> dict[str, int]:
+    return {k: row[k] for k in ("total", "raised", "acknowledged", "resolved", "auto_resolved")}
+
+
+async def _alert_events(channels: ChannelsPlugin) -> AsyncIterator[ServerSentEventMessage]:
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+    async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
+        async with subscriber.run_in_background(_enqueue(queue)):
+            yield ServerSentEventMessage(comment="subscribed")
+            while True:
+                try:
+                    payload = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                change = msgspec.json.decode(payload)
+                yield ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
+
+
+def _enqueue(queue: asyncio.Queue[bytes]):
+    async def on_event(payload: bytes) -> None:
+        if not queue.full():  # a client that stops reading loses events rather than memory
+            queue.put_nowait(payload)
+
+    return on_event
+
+
+def alert_channels(settings: Settings) -> ChannelsPlugin:
+    """The fan-out behind ``/v1/alerts/stream``: Redis pub/sub across replicas, or PostgreSQL
+    LISTEN/NOTIFY when Redis is not configured (the projector publishes on the same channel)."""
+    backend: ChannelsBackend
+    if settings.redis_url:
+        backend = RedisChannelsPubSubBackend(redis=aioredis.Redis.from_url(settings.redis_url))
+    else:
+        log.warning("redis not configured: alert stream fan-out through PostgreSQL NOTIFY")
+        backend = AsyncPgChannelsBackend(dsn=settings.database_url)
+    return ChannelsPlugin(backend=backend, channels=[ALERTS_CHANNEL], subscriber_max_backlog=1000)

@@ -1,0 +1,62 @@
+"""``/v1/projections`` (admin): status and lag of each projection, and rebuild requests."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from sensorhub.bootstrap import Services
+from sensorhub.http.openapi import documented
+from sensorhub.http.problems import ProblemError
+from sensorhub.projections import store
+
+ADMIN = {"scope": "admin"}
+
+
+class ProjectionView(msgspec.Struct):
+    name: str
+    position: int
+    lag_events: int
+    lag_seconds: float
+    state: str  # running | catching_up | rebuild_pending | rebuilding | stopped
+    generation: int
+    leader: str | None
+    heartbeat_at: datetime | None
+    rebuild_position: int | None
+
+
+class RebuildAccepted(msgspec.Struct):
+    name: str
+    state: str
+
+
+class ProjectionsController(Controller):
+    path = "/v1/projections"
+    tags = ["projections"]
+
+    @get("/", opt=ADMIN, operation_id="listProjections")
+    async def list_projections(self, services: NamedDependency[Services]) -> list[ProjectionView]:
+        """Each projection's position, lag (events not yet applied, age of the oldest) and state."""
+        async with services.pool.acquire() as conn:
+            found = await store.status(conn, services.settings.projector_heartbeat_timeout_s)
+        return [ProjectionView(**dataclasses.asdict(s)) for s in found]
+
+    @post(
+        "/{name:str}/rebuild",
+        opt=ADMIN,
+        operation_id="rebuildProjection",
+        status_code=202,
+        responses=documented(None, 404),
+    )
+    async def rebuild(self, services: NamedDependency[Services], name: FromPath[str]) -> RebuildAccepted:
+        """Rebuild without downtime: the projector replays into a shadow copy, then swaps it in."""
+        async with services.pool.acquire() as conn:
+            if not await store.request_rebuild(conn, name):
+                known = ", ".join(s.name for s in await store.status(conn, 1.0))
+                raise ProblemError(404, f"no projection named {name!r}; known: {known}")
+        return RebuildAccepted(name, "rebuild_pending")

@@ -1,0 +1,176 @@
+"""What the read-model endpoints share: read-your-writes (``X-Min-Position`` / ``min_position``
+with a bounded wait and ``X-Stale``), the read cache, opaque cursors, and row → view mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response
+from litestar.params import HeaderParameter, QueryParameter
+
+from sensorhub.bootstrap import Services
+from sensorhub.http.problems import ProblemError
+from sensorhub.http.views import AlertView, BoundsView, DeviceView, MetricBody, ThresholdView
+from sensorhub.projections import queries, store
+from sensorhub.projections.cache import ReadCache
+
+MinPositionHeader = Annotated[
+    int | None,
+    HeaderParameter(
+        name="X-Min-Position",
+        ge=0,
+        required=False,
+        description="Wait (bounded) until the read models include this position (from a command's `X-Position`)",
+    ),
+]
+MinPositionQuery = Annotated[
+    int | None,
+    QueryParameter(name="min_position", ge=0, required=False, description="Same as the `X-Min-Position` header"),
+]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")]
+Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+
+
+@dataclass(frozen=True)
+class ReadSide:
+    services: Services
+    cache: ReadCache
+
+    async def consistent(self, projections: tuple[str, ...], *positions: int | None) -> dict[str, str]:
+        """Headers for a read that asked for ``positions``: wait up to ``read_wait_timeout_s``
+        for ``projections`` to include the highest; ``X-Stale: true`` when they did not."""
+        wanted = max((p for p in positions if p is not None), default=None)
+        if wanted is None or wanted == 0:
+            return {}
+        deadline = time.monotonic() + self.services.settings.read_wait_timeout_s
+        delay = 0.005
+        while True:
+            async with self.services.pool.acquire() as conn:
+                done = await store.reached(conn, projections, wanted)
+            if done is None:
+                raise ProblemError(400, f"no event has position {wanted}; pass the `X-Position` of a command response")
+            if done:
+                return {}
+            if time.monotonic() + delay > deadline:
+                return {"X-Stale": "true"}
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def cached(self, projection: str, key: str, load: Callable[[], Awaitable[bytes]], *, fresh: bool) -> bytes:
+        """``fresh``: a read-your-writes request, answered from the database itself."""
+        return await load() if fresh else await self.cache.get_or_load(projection, key, load)
+
+
+def read_side(services: Services) -> ReadSide:
+    """One per process, kept in ``services.extras`` (built on first use)."""
+    found = services.extras.get("read_side")
+    if not isinstance(found, ReadSide):
+        found = ReadSide(services, ReadCache(services.pool, services.redis, services.settings.read_cache_ttl_s))
+        services.extras["read_side"] = found
+    return found
+
+
+def encode_cursor(*key: Any) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, shape: type[Any]) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=shape)
+    except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
+        raise ProblemError(
+            400, "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        ) from None
+
+
+def device_view(row: dict[str, Any]) -> DeviceView:
+    return DeviceView(
+        device_id=row["device_id"],
+        name=row["name"],
+        site=row["site"],
+        kind=row["kind"],
+        status=row["status"],
+        metrics=[MetricBody(m["name"], m["unit"]) for m in row["metrics"]],
+        thresholds=[
+            ThresholdView(metric, t.get("min"), t.get("max"), t["severity"])
+            for metric, t in sorted(row["thresholds"].items())
+        ],
+        version=row["version"],
+        open_alerts=row["open_alerts"],
+    )
+
+
+def alert_view(row: dict[str, Any]) -> AlertView:
+    return AlertView(
+        alert_id=row["alert_id"],
+        device_id=row["device_id"],
+        metric=row["metric"],
+        severity=row["severity"],
+        status=row["status"],
+        raised_at=row["raised_at"],
+        trigger_value=row["trigger_value"],
+        threshold=BoundsView(row["threshold"].get("min"), row["threshold"].get("max")),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_by=row["resolved_by"],
+        resolved_at=row["resolved_at"],
+        resolution=row["resolution"],
+        note=row["note"],
+        version=row["version"],
+    )
+
+
+def _json(body: bytes, headers: dict[str, str]) -> Response[bytes]:
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def with_last_seen(services: Services, views: list[DeviceView]) -> None:
+    """``last_seen_at`` comes from the time-series store (it changes with every reading), never the cache."""
+    async with services.pool.acquire() as conn:
+        seen = await queries.last_seen(conn, [v.device_id for v in views])
+    for view in views:
+        view.last_seen_at = seen.get(view.device_id)
+
+
+async def device_detail(services: Services, device_id: str, *positions: int | None) -> Response[bytes] | None:
+    """``GET /v1/devices/{id}`` from the read model; None when the read model does not have it
+    (yet): the caller then answers from the event store."""
+    rs = read_side(services)
+    headers = await rs.consistent(("registry",), *positions)
+
+    async def load() -> bytes:
+        async with services.pool.acquire() as conn:
+            row = await queries.device(conn, device_id)
+        return b"" if row is None else msgspec.json.encode(device_view(row))
+
+    body = await rs.cached("registry", f"device:{device_id}", load, fresh=any(p for p in positions))
+    if not body:
+        return None
+    view = msgspec.json.decode(body, type=DeviceView)
+    await with_last_seen(services, [view])
+    return _json(msgspec.json.encode(view), {**headers, "ETag": f'"{view.version}"'})
+
+
+async def alert_detail(services: Services, alert_id: str, *positions: int | None) -> Response[bytes] | None:
+    """``GET /v1/alerts/{id}`` from the read model; None when the read model does not have it (yet)."""
+    rs = read_side(services)
+    headers = await rs.consistent(("registry",), *positions)
+
+    async def load() -> bytes:
+        async with services.pool.acquire() as conn:
+            row = await queries.alert(conn, alert_id)
+        return b"" if row is None else msgspec.json.encode(alert_view(row))
+
+    body = await rs.cached("registry", f"alert:{alert_id}", load, fresh=any(p for p in positions))
+    if not body:
+        return None
+    version = msgspec.json.decode(body, type=AlertView).version
+    return _json(body, {**headers, "ETag": f'"{version}"'})

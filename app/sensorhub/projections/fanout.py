@@ -1,0 +1,67 @@
+"""What a live batch tells the rest of the system once it commits.
+
+* Alert changes go to the ``sensorhub_alerts`` channel for ``GET /v1/alerts/stream``: Redis
+  pub/sub when Redis is configured (Litestar's ``RedisChannelsPubSubBackend`` on the API side),
+  else PostgreSQL NOTIFY sent inside the batch transaction (Litestar's ``AsyncPgChannelsBackend``).
+* The projection's cache stamp (generation + checkpoint) is advanced in Redis, so cached
+  read-model responses keyed by the old stamp are never served again (see ``cache``).
+
+A rebuild replays into a shadow generation and emits none of this.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import redis.asyncio as aioredis
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.stores.redis import RedisStore
+
+from sensorhub.application.stored_events import FeedCursor
+from sensorhub.eventstore.feed import Connection
+from sensorhub.observability import get_logger
+from sensorhub.projections.model import Effects
+from sensorhub.projections.store import stamp_of
+
+ALERTS_CHANNEL = "sensorhub_alerts"
+CACHE_NAMESPACE = "sensorhub:rm"
+STAMP_TTL_S = 15  # refreshed by every leader heartbeat; gone soon after the projector is
+
+log = get_logger("sensorhub.projections")
+
+
+def stamp_key(projection: str) -> str:
+    return f"stamp:{projection}"
+
+
+class Fanout:
+    def __init__(self, redis: aioredis.Redis | None) -> None:
+        self._redis = redis
+        self._channels = RedisChannelsPubSubBackend(redis=redis) if redis is not None else None
+        self._stamps = RedisStore(redis, namespace=CACHE_NAMESPACE) if redis is not None else None
+
+    async def in_transaction(self, conn: Connection, effects: Effects) -> None:
+        """Without Redis: NOTIFY is transactional, delivered only if the batch commits."""
+        if self._channels is None:
+            for change in effects.alert_changes:
+                await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, msgspec.json.encode(change).decode())
+
+    async def after_commit(self, projection: str, generation: int, cursor: FeedCursor, effects: Effects) -> None:
+        if self._channels is None or self._stamps is None:
+            return
+        try:
+            await self._stamps.set(stamp_key(projection), stamp_of(generation, cursor), expires_in=STAMP_TTL_S)
+            for change in effects.alert_changes:
+                await self._channels.publish(msgspec.json.encode(change), [ALERTS_CHANNEL])
+        except Exception as exc:  # Redis is optional: readers fall back to the database
+            log.warning("redis fan-out failed", projection=projection, error=repr(exc))
+
+    async def refresh_stamp(self, projection: str, generation: int, cursor: FeedCursor) -> None:
+        await self.after_commit(projection, generation, cursor, Effects())
+
+    async def forget_stamp(self, projection: str) -> None:
+        """After a swap every cached entry of the projection is obsolete."""
+        if self._stamps is not None:
+            try:
+                await self._stamps.delete(stamp_key(projection))
+            except Exception as exc:
+                log.warning("redis stamp not cleared", projection=projection, error=repr(exc))
