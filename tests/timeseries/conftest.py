@@ -63,7 +63,7 @@ class TimeSeries:
     async def alerts(self) -> list[tuple[Any, ...]]:
         """Every alert event, in a comparable form (ids are deterministic)."""
         rows = await self.pool.fetch(
-            "SELECT stream_id, type, data FROM events WHERE type LIKE 'Alert%' ORDER BY stream_id, stream_version"
+            "SELECT stream_id, type, data FROM events WHERE type LIKE 'Alert%' ORDER BY position"
         )
         return [(r["stream_id"], r["type"], r["data"]) for r in rows]
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, QueryParameter
 
 from sensorhub.bootstrap import Services
 from sensorhub.http.problems import ProblemError
@@ -119,12 +119,12 @@ class ReadingsController(Controller):
         *,
         services: NamedDependency[Services],
         device_id: FromPath[str],
-        metric: str,
-        start: Annotated[datetime, Parameter(query="from", description="Range start (inclusive), RFC 3339")],
-        end: Annotated[datetime, Parameter(query="to", description="Range end (exclusive), RFC 3339")],
-        bucket: Annotated[str | None, Parameter(description="Bucket width: 30s, 5m, 1h, 1d, 1w")] = None,
-        agg: Annotated[str | None, Parameter(description="avg,min,max,count,sum,first,last (default avg)")] = None,
-        fill: Annotated[str, Parameter(description="none, null, previous or linear")] = "none",
+        metric: Annotated[str, QueryParameter(description="The metric, e.g. temperature")],
+        start: Annotated[datetime, QueryParameter(name="from", description="Range start (inclusive), RFC 3339")],
+        end: Annotated[datetime, QueryParameter(name="to", description="Range end (exclusive), RFC 3339")],
+        bucket: Annotated[str | None, QueryParameter(description="Bucket width: 30s, 5m, 1h, 1d, 1w")] = None,
+        agg: Annotated[str | None, QueryParameter(description="avg,min,max,count,sum,first,last (default avg)")] = None,
+        fill: Annotated[str, QueryParameter(description="none, null, previous or linear")] = "none",
     ) -> ReadingsPage:
         """Raw readings of one series in ``[from, to)``, or epoch-aligned buckets with aggregates and gap filling."""
         side = _side(services)

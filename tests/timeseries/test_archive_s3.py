@@ -1,0 +1,66 @@
+"""Archive to S3-compatible storage: a real moto server on a free local port."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from sensorhub.timeseries.archive import S3Sink, sink_for
+from sensorhub.timeseries.maintenance import run_once
+
+from tests.timeseries.conftest import TimeSeries
+from tests.timeseries.test_maintenance import POLICY, _seed_old_days
+
+NOW = datetime(2030, 1, 10, 12, tzinfo=UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
+async def test_raw_days_are_archived_to_s3_before_they_are_dropped(
+    ts: TimeSeries, s3_endpoint: str, aws_env: None
+) -> None:
+    bucket = f"archive-{ts.store.info.name}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    sink = sink_for(f"s3://{bucket}/sensorhub/prod", s3_endpoint)
+    assert isinstance(sink, S3Sink)
+    await _seed_old_days(ts)
+    async with ts.pool.acquire() as conn:
+        report = await run_once(conn, ts.store, POLICY, archive=sink, now=NOW)
+        locations = [r["location"] for r in await conn.fetch("SELECT location FROM readings_archive ORDER BY 1")]
+    assert report.archived_rows == 12
+    listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=bucket)
+    keys = sorted(o["Key"] for o in listed["Contents"])
+    assert [f"s3://{bucket}/{k}" for k in keys] == locations
+    assert all(k.startswith("sensorhub/prod/readings/day=2029-12-") and k.endswith(".csv.gz") for k in keys)
+    body = boto3.client("s3", endpoint_url=s3_endpoint).get_object(Bucket=bucket, Key=keys[0])["Body"].read()
+    lines = gzip.decompress(body).decode().splitlines()
+    assert lines[0] == "device_id,metric,time,value"
+    assert len(lines) > 1

@@ -1,0 +1,181 @@
+"""Readings through the real app (in-process), on every engine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.support.app import auth, client_for, settings_for
+
+DEVICE = {
+    "device_id": "boiler-1",
+    "name": "Boiler",
+    "site": "plant-a",
+    "kind": "thermometer",
+    "metrics": [{"name": "temperature", "unit": "C"}, {"name": "pressure", "unit": "bar"}],
+}
+
+
+@pytest.fixture
+async def client(engine_database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with client_for(settings_for(engine_database_url)) as c:
+        yield c
+
+
+def _hour_ago() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+async def _device(client: AsyncTestClient[Any]) -> None:
+    assert (await client.post("/v1/devices", json=DEVICE, headers=auth())).status_code == 201
+    put = await client.put(
+        "/v1/devices/boiler-1/thresholds/temperature", json={"max": 80, "severity": "critical"}, headers=auth()
+    )
+    assert put.status_code == 200, put.text
+
+
+async def test_ingest_in_three_formats_then_query_latest_and_summary(client: AsyncTestClient[Any], engine: str) -> None:
+    await _device(client)
+    t0 = _hour_ago()
+    ready = (await client.get("/health/ready")).json()
+    assert ready["checks"]["timeseries"]["detail"].startswith(engine)
+
+    body = {
+        "readings": [
+            {
+                "device_id": "boiler-1",
+                "metric": "temperature",
+                "time": (t0 + timedelta(minutes=i)).isoformat(),
+                "value": 60.0 + i,
+            }
+            for i in range(10)
+        ]
+    }
+    body["readings"].append({"device_id": "ghost", "metric": "temperature", "time": t0.isoformat(), "value": 1})
+    got = await client.post("/v1/readings", json=body, headers=auth())
+    assert got.status_code == 200, got.text
+    assert got.json() | {"rejected": None} == {
+        "accepted": 10,
+        "duplicates": 0,
+        "rejected": None,
+        "alerts_raised": 0,
+        "alerts_resolved": 0,
+    }
+    assert got.json()["rejected"][0]["index"] == 10
+    assert got.json()["rejected"][0]["reason"] == "unknown_device"
+
+    ndjson = "\n".join(
+        json.dumps(
+            {
+                "device_id": "boiler-1",
+                "metric": "temperature",
+                "time": (t0 + timedelta(minutes=m)).isoformat(),
+                "value": v,
+            }
+        )
+        for m, v in ((9, 0.0), (20, 95.0), (21, 96.0))
+    )
+    got = await client.post("/v1/readings", content=ndjson, headers={**auth(), "content-type": "application/x-ndjson"})
+    assert (got.json()["accepted"], got.json()["duplicates"], got.json()["alerts_raised"]) == (2, 1, 1)
+
+    csv_body = (
+        "device_id,metric,time,value\n"
+        + "".join(
+            f"boiler-1,pressure,{(t0 + timedelta(minutes=m)).isoformat()},{v}\n" for m, v in ((0, 1.5), (30, 2.5))
+        )
+        + f"boiler-1,pressure,{t0.isoformat()},inf\n"
+    )
+    got = await client.post("/v1/readings", content=csv_body, headers={**auth(), "content-type": "text/csv"})
+    assert got.json()["accepted"] == 2
+    assert got.json()["rejected"] == [
+        {"index": 2, "reason": "non_finite_value", "detail": "value must be a finite number, got 'inf'"}
+    ]
+
+    params = {"metric": "temperature", "from": t0.isoformat(), "to": (t0 + timedelta(hours=1)).isoformat()}
+    raw = (await client.get("/v1/devices/boiler-1/readings", params=params, headers=auth())).json()
+    assert raw["bucket"] is None
+    assert [i["value"] for i in raw["items"]] == [60.0 + i for i in range(10)] + [95.0, 96.0]
+
+    bucketed = await client.get(
+        "/v1/devices/boiler-1/readings",
+        params={**params, "bucket": "10m", "agg": "count,max,last", "fill": "null"},
+        headers=auth(),
+    )
+    items = bucketed.json()["items"]
+    assert [(i["count"], i["max"]) for i in items] == [
+        (10, 69.0),
+        (0, None),
+        (2, 96.0),
+        (0, None),
+        (0, None),
+        (0, None),
+    ]
+
+    latest = (await client.get("/v1/devices/boiler-1/latest", headers=auth())).json()
+    assert [(i["metric"], i["value"]) for i in latest["items"]] == [("pressure", 2.5), ("temperature", 96.0)]
+
+    summary = (await client.get("/v1/sites/plant-a/summary", headers=auth())).json()
+    assert summary["devices"] == summary["active"] == 1
+    assert summary["open_alerts"] == {"info": 0, "warning": 0, "critical": 1}
+    assert summary["readings_last_hour"] >= 0
+
+
+async def test_query_errors_are_clear(client: AsyncTestClient[Any]) -> None:
+    await _device(client)
+    t0 = _hour_ago()
+    base = {"metric": "temperature", "from": t0.isoformat()}
+
+    async def problem(params: dict[str, str], device: str = "boiler-1") -> tuple[int, dict[str, Any]]:
+        got = await client.get(f"/v1/devices/{device}/readings", params=params, headers=auth())
+        assert got.headers["content-type"].startswith("application/problem+json")
+        return got.status_code, got.json()
+
+    status, body = await problem({**base, "to": (t0 + timedelta(days=40)).isoformat()})
+    assert status == 422
+    assert body["errors"][0]["field"] == "to"
+    assert "31 days" in body["detail"]
+    status, body = await problem({**base, "to": (t0 + timedelta(hours=1)).isoformat(), "bucket": "5 minutes"})
+    assert (status, body["errors"][0]["field"]) == (422, "bucket")
+    status, body = await problem({**base, "to": (t0 + timedelta(days=30)).isoformat(), "bucket": "1s"})
+    assert (status, body["errors"][0]["field"]) == (422, "bucket")
+    status, body = await problem({**base, "to": (t0 + timedelta(hours=1)).isoformat(), "bucket": "1m", "fill": "x"})
+    assert (status, body["errors"][0]["field"]) == (422, "fill")
+    status, body = await problem({**base, "metric": "rpm", "to": (t0 + timedelta(hours=1)).isoformat()})
+    assert status == 422
+    assert "its metrics: pressure, temperature" in body["detail"]
+    status, _ = await problem({**base, "to": (t0 + timedelta(hours=1)).isoformat()}, device="ghost")
+    assert status == 404
+
+
+async def test_too_many_rows_is_413_and_bad_bodies_are_explained(client: AsyncTestClient[Any]) -> None:
+    await _device(client)
+    t0 = _hour_ago().isoformat()
+    line = json.dumps({"device_id": "boiler-1", "metric": "temperature", "time": t0, "value": 1.0})
+    big = "\n".join([line] * 100_000)
+    got = await client.post("/v1/readings", content=big, headers={**auth(), "content-type": "application/x-ndjson"})
+    assert got.status_code == 413
+    assert "limit is 50000" in got.json()["detail"]
+    assert await client.get("/v1/devices/boiler-1/latest", headers=auth()) is not None
+
+    got = await client.post(
+        "/v1/readings", content=b"{not json", headers={**auth(), "content-type": "application/json"}
+    )
+    assert got.status_code == 422
+    got = await client.post("/v1/readings", content=b"a,b\n1,2\n", headers={**auth(), "content-type": "text/csv"})
+    assert got.status_code == 422
+    assert "device_id,metric,time,value" in got.json()["detail"]
+    got = await client.post("/v1/readings", content=b"x", headers={**auth(), "content-type": "application/xml"})
+    assert got.status_code == 415
+
+
+async def test_ingest_needs_the_ingest_scope(client: AsyncTestClient[Any]) -> None:
+    created = await client.post("/v1/keys", json={"name": "dash", "scopes": ["read"]}, headers=auth())
+    reader = created.json()["secret"]
+    got = await client.post("/v1/readings", json={"readings": []}, headers=auth(reader))
+    assert got.status_code == 403
