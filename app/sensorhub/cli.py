@@ -9,11 +9,13 @@ from typing import TypeVar
 
 import asyncpg
 import click
+import httpx
 
 from sensorhub import apikeys, migrations
 from sensorhub.db import connect
 from sensorhub.observability import configure_logging, get_logger
 from sensorhub.settings import Settings, SettingsError, load_settings
+from sensorhub.timeseries.engines import prepare as prepare_timeseries
 
 T = TypeVar("T")
 
@@ -82,6 +84,8 @@ def migrate() -> None:
         conn = await connect(settings.database_url)
         try:
             applied = await migrations.apply(conn, log)
+            engine = await prepare_timeseries(conn, settings.timeseries_engine)
+            log.info("time-series engine", engine=engine.name, detail=engine.describe())
         finally:
             await conn.close()
         click.echo(f"migrations at head ({migrations.head()}); applied now: {len(applied)}")
@@ -182,4 +186,58 @@ def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
         click.echo(run(lambda: commands.rebuild(settings, projection, wait=wait, timeout_s=timeout_s)))
     except (ValueError, TimeoutError) as exc:
         click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--loop", is_flag=True, help="Run again every SENSORHUB_MAINTENANCE_INTERVAL_S until stopped.")
+def maintenance(loop: bool) -> None:
+    """Time-series upkeep: partitions ahead, hourly rollups, archive, retention (one replica at a time)."""
+    from sensorhub.timeseries.maintenance import serve as maintain
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    report = run(lambda: maintain(settings, loop=loop))
+    click.echo("maintenance: " + ("done" if report.ran else "skipped (another replica holds the lock)"))
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the API.")
+@click.option("--api-key", envvar="SENSORHUB_BOOTSTRAP_ADMIN_KEY", required=True, help="Key with write+ingest scopes.")
+@click.option("--devices", type=int, default=10, show_default=True, help="Simulated devices.")
+@click.option("--metrics", default="temperature,humidity", show_default=True, help="Comma-separated metrics.")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between batches.")
+@click.option("--ticks", type=int, default=None, help="Stop after this many batches (default: run until Ctrl-C).")
+@click.option("--anomaly-rate", type=float, default=0.01, show_default=True, help="Chance a series starts an anomaly.")
+@click.option("--seed", type=int, default=None, help="Random seed for a repeatable run.")
+def simulate(
+    *,
+    url: str,
+    api_key: str,
+    devices: int,
+    metrics: str,
+    interval: float,
+    ticks: int | None,
+    anomaly_rate: float,
+    seed: int | None,
+) -> None:
+    """Register simulated devices and push realistic readings (noise, gaps, late, duplicates, anomalies)."""
+    from sensorhub.simulator import METRICS, SimulationPlan
+    from sensorhub.simulator import simulate as run_simulation
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in METRICS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}", param_hint="--metrics"
+        )
+    plan = SimulationPlan(
+        devices=devices, metrics=chosen, interval_s=interval, ticks=ticks, anomaly_rate=anomaly_rate, seed=seed
+    )
+    try:
+        asyncio.run(run_simulation(url, api_key, plan))
+    except KeyboardInterrupt:
+        click.echo("\nsimulator stopped")
+    except (httpx.HTTPError, RuntimeError) as exc:
+        click.echo(f"\nsensorhub simulate: {exc}", err=True)
         sys.exit(1)

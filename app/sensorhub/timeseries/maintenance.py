@@ -116,3 +116,22 @@ async def _run(
 
 def archive_from_settings(settings: Settings) -> ArchiveSink | None:
     return sink_for(settings.archive_url, settings.archive_s3_endpoint_url) if settings.archive_url else None
+
+
+async def serve(settings: Settings, *, loop: bool) -> MaintenanceReport:
+    """``sensorhub maintenance``: one run, or one every ``maintenance_interval_s`` with ``loop``."""
+    import asyncio
+
+    from sensorhub.db import connect
+
+    archive = archive_from_settings(settings)
+    while True:
+        conn = await connect(settings.database_url)
+        try:
+            store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
+            report = await run_once(conn, store, MaintenancePolicy.from_settings(settings), archive=archive)
+        finally:
+            await conn.close()
+        if not loop:
+            return report
+        await asyncio.sleep(settings.maintenance_interval_s)
