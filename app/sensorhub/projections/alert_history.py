@@ -14,7 +14,7 @@ from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.eventstore.feed import Connection
-from sensorhub.projections.model import Effects, parse_time, table, upsert
+from sensorhub.projections.model import Effects, column_arrays, parse_time, table, unnest_select, upsert
 
 SUBJECT_COLUMNS = (("alert_id", "text"), ("device_id", "text"), ("metric", "text"), ("severity", "text"))
 HISTORY_COLUMNS = (
@@ -75,13 +75,12 @@ class AlertHistoryProjection:
             )
         await upsert(conn, subjects_table, "alert_id", SUBJECT_COLUMNS, new_subjects)
         await _ensure_partitions(conn, generation, {row["time"] for row in history})
-        history_table = table("rm_alert_history", generation)
-        names = ", ".join(f'"{c}"' for c, _ in HISTORY_COLUMNS)
-        arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(HISTORY_COLUMNS, start=1))
-        await conn.execute(
-            f"INSERT INTO {history_table} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING",
-            *[[row[c] for row in history] for c, _ in HISTORY_COLUMNS],
-        )
+        if history:
+            await conn.execute(
+                f"INSERT INTO {table('rm_alert_history', generation)} {unnest_select(HISTORY_COLUMNS)}"
+                " ON CONFLICT DO NOTHING",
+                *column_arrays(HISTORY_COLUMNS, history),
+            )
 
 
 def _transition_facts(event_type: str, data: dict[str, Any]) -> tuple[datetime, float | None, str | None]:

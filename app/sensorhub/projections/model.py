@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,11 +45,22 @@ async def upsert(
     """Insert or overwrite ``rows`` in one statement (``columns``: name and PostgreSQL type)."""
     if not rows:
         return
-    names = ", ".join(f'"{c}"' for c, _ in columns)
-    arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(columns, start=1))
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c, _ in columns if c != key)
     await conn.execute(
-        f"INSERT INTO {relation} ({names}) SELECT * FROM unnest({arrays})"
-        f' ON CONFLICT ("{key}") DO UPDATE SET {updates}',
-        *[[row[c] for row in rows] for c, _ in columns],
+        f"INSERT INTO {relation} {unnest_select(columns)}"
+        f' ON CONFLICT ("{key}") DO UPDATE SET ' + ", ".join(f'"{c}" = excluded."{c}"' for c, _ in columns if c != key),
+        *column_arrays(columns, rows),
     )
+
+
+def unnest_select(columns: Sequence[tuple[str, str]]) -> str:
+    """``(cols) SELECT ... FROM unnest($1, $2, ...)``; jsonb travels as text (asyncpg would read a
+    JSON list inside an array parameter as another array dimension)."""
+    names = ", ".join(f'"{c}"' for c, _ in columns)
+    params = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, start=1))
+    values = ", ".join(f"v{i}::jsonb" if t == "jsonb" else f"v{i}" for i, (_, t) in enumerate(columns, start=1))
+    aliases = ", ".join(f"v{i}" for i in range(1, len(columns) + 1))
+    return f"({names}) SELECT {values} FROM unnest({params}) AS t({aliases})"
+
+
+def column_arrays(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    return [[json.dumps(row[c], separators=(",", ":")) if t == "jsonb" else row[c] for row in rows] for c, t in columns]
