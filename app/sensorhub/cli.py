@@ -69,6 +69,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
     )
 
@@ -190,14 +191,14 @@ def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
 
 
 @main.command()
-@click.option("--loop", is_flag=True, help="Run again every SENSORHUB_MAINTENANCE_INTERVAL_S until stopped.")
-def maintenance(loop: bool) -> None:
+@click.option("--once", is_flag=True, help="One run, then exit (default: every SENSORHUB_MAINTENANCE_INTERVAL_S).")
+def maintenance(once: bool) -> None:
     """Time-series upkeep: partitions ahead, hourly rollups, archive, retention (one replica at a time)."""
     from sensorhub.timeseries.maintenance import serve as maintain
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
-    report = run(lambda: maintain(settings, loop=loop))
+    report = run(lambda: maintain(settings, loop=not once))
     click.echo("maintenance: " + ("done" if report.ran else "skipped (another replica holds the lock)"))
 
 

@@ -53,6 +53,6 @@ def test_maintenance_and_migrate_commands(engine_database_url: str, monkeypatch:
     runner = CliRunner()
     migrated = runner.invoke(main, ["migrate"])
     assert migrated.exit_code == 0, migrated.output
-    done = runner.invoke(main, ["maintenance"])
+    done = runner.invoke(main, ["maintenance", "--once"])
     assert done.exit_code == 0, done.output
     assert "maintenance: done" in done.output

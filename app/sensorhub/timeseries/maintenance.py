@@ -119,19 +119,26 @@ def archive_from_settings(settings: Settings) -> ArchiveSink | None:
 
 
 async def serve(settings: Settings, *, loop: bool) -> MaintenanceReport:
-    """``sensorhub maintenance``: one run, or one every ``maintenance_interval_s`` with ``loop``."""
+    """``sensorhub maintenance``: a run every ``maintenance_interval_s`` (or just one without ``loop``).
+    A failed run is logged and retried at the next interval, so a database restart does not stop the worker."""
     import asyncio
 
     from sensorhub.db import connect
 
     archive = archive_from_settings(settings)
     while True:
-        conn = await connect(settings.database_url)
         try:
-            store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
-            report = await run_once(conn, store, MaintenancePolicy.from_settings(settings), archive=archive)
-        finally:
-            await conn.close()
-        if not loop:
-            return report
+            conn = await connect(settings.database_url)
+            try:
+                store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
+                report = await run_once(conn, store, MaintenancePolicy.from_settings(settings), archive=archive)
+            finally:
+                await conn.close()
+        except Exception as exc:
+            if not loop:
+                raise
+            log.warning("maintenance run failed; retrying at the next interval", error=repr(exc))
+        else:
+            if not loop:
+                return report
         await asyncio.sleep(settings.maintenance_interval_s)
