@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         7, ge=1, le=366, description="Daily partitions created ahead of time by maintenance (plain PostgreSQL)."
     )
     maintenance_interval_s: float = Field(
-        60.0, gt=0, description="Pause between runs of `sensorhub maintenance --loop`."
+        60.0, gt=0, description="Pause between runs of the `sensorhub maintenance` worker."
     )
     archive_url: str | None = Field(
         None,
