@@ -53,4 +53,6 @@ def check_text(field: str, value: str, *, max_length: int = 200) -> str:
         raise InvalidCommand(f"`{field}` must not be empty")
     if len(cleaned) > max_length:
         raise InvalidCommand(f"`{field}` is longer than {max_length} characters")
+    if "\x00" in cleaned:
+        raise InvalidCommand(f"`{field}` must not contain NUL characters")
     return cleaned

@@ -22,7 +22,9 @@ class EventsController(Controller):
     async def feed(
         self,
         services: NamedDependency[Services],
-        after: Annotated[int, QueryParameter(ge=0, description="Position of the last event seen (0: the start)")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=2**63 - 1, description="Position of the last event seen (0: the start)")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         types: Annotated[list[str] | None, QueryParameter(name="type", description="Only these event types")] = None,
     ) -> EventPage:

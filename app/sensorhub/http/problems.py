@@ -115,6 +115,12 @@ def handle_other(request: Request[Any, Any, Any], exc: Exception) -> Response[di
             return problem(status, str(exc), extra=getattr(exc, "problem_extra", None))
     if is_unavailable(exc):
         return handle_unavailable(request, exc)
+    if isinstance(exc, asyncpg.UntranslatableCharacterError | asyncpg.CharacterNotInRepertoireError):
+        # e.g. a NUL character (\u0000) in a string: PostgreSQL text and jsonb cannot hold it.
+        return problem(422, "a text value contains a character that cannot be stored (such as \\u0000)")
+    if isinstance(exc, RecursionError) and "deserializing" in str(exc):
+        # msgspec refuses JSON nested deeper than the interpreter's recursion limit: a bad body, not a bug.
+        return problem(400, "the JSON body is nested too deeply")
     log.exception("unhandled error", path=request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "an unexpected error occurred; it has been logged")
 
@@ -134,7 +140,12 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, UNAVAILABLE)
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    # A pooled connection that the server closed while it sat idle (restart, failover) fails its next
+    # query with this asyncpg-internal error before asyncpg notices the closed socket; the pool
+    # replaces the connection afterwards. Other InternalClientErrors are bugs and stay 500s.
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc)
 
 
 def exception_handlers() -> dict[Any, Any]:
