@@ -8,12 +8,14 @@ document is built, instead of on each route.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from sensorhub.http.auth import PUBLIC_PATHS
 from sensorhub.http.problems import PROBLEM_JSON
@@ -115,3 +117,40 @@ def enrich(schema: dict[str, Any]) -> None:
 def enrich_app_schema(app: Litestar) -> None:
     """``on_startup`` hook: enrich the cached document served at ``/schema/openapi.json``."""
     enrich(app.plugins.get(OpenAPIPlugin).provide_openapi_schema())
+
+
+@dataclass
+class ReadingsBodyOperation(Operation):
+    """The ingest route reads its raw body (three content types); document what it accepts."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="A batch of readings as JSON, NDJSON (one row per line) or CSV with a header row.",
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        required=["readings"],
+                        properties={"readings": Schema(type=OpenAPIType.ARRAY, items=_row_schema())},
+                    )
+                ),
+                "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                "text/csv": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.STRING, description="header: device_id,metric,time,value")
+                ),
+            },
+        )
+
+
+def _row_schema() -> Schema:
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        required=["device_id", "metric", "time", "value"],
+        properties={
+            "device_id": Schema(type=OpenAPIType.STRING),
+            "metric": Schema(type=OpenAPIType.STRING),
+            "time": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+            "value": Schema(type=OpenAPIType.NUMBER),
+        },
+    )

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from sensorhub.bootstrap import Services
+from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.write_side import command_context
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
@@ -90,7 +91,13 @@ def _check_range(start: datetime, end: datetime, services: Services) -> None:
 class ReadingsController(Controller):
     tags = ["readings"]
 
-    @post("/v1/readings", opt=INGEST, status_code=200, operation_id="ingestReadings")
+    @post(
+        "/v1/readings",
+        opt=INGEST,
+        status_code=200,
+        operation_id="ingestReadings",
+        operation_class=ReadingsBodyOperation,
+    )
     async def ingest(self, request: Request[Any, Any, Any], services: NamedDependency[Services]) -> IngestResponse:
         """Ingest a batch: ``{"readings": [{device_id, metric, time, value}]}``, NDJSON
         (``application/x-ndjson``) or CSV (``text/csv`` with header ``device_id,metric,time,value``).
