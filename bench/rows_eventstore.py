@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
+from sensorhub import migrations
 from sensorhub.application import devices as handlers
 from sensorhub.application.commands import execute
 from sensorhub.application.errors import TooMuchContention
@@ -57,6 +58,22 @@ RAW_UNNEST = (
     "INSERT INTO bench_raw_events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])"
 )
+
+
+_NO_NOTIFY_APPEND = (
+    "SELECT * FROM bench_append_without_notify($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[],"
+    " $8::jsonb[])"
+)
+
+
+def _function_without_notify() -> str:
+    """``eventstore_append`` as migration 0002 defines it, minus its ``pg_notify``."""
+    sql = next(m.sql for m in migrations.available() if m.version == 2)
+    fn = sql[sql.index("CREATE FUNCTION eventstore_append(") :]
+    notify = "SELECT pg_notify('sensorhub_events', max(i.position)::text) FROM inserted i"
+    assert notify in fn, "eventstore_append changed: update the diagnostic variant"
+    fn = fn.replace(notify, "SELECT 1 FROM inserted i LIMIT 1")
+    return fn.replace("CREATE FUNCTION eventstore_append(", "CREATE OR REPLACE FUNCTION bench_append_without_notify(")
 
 
 def payload(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -151,10 +168,28 @@ async def single_append(ctx: Context) -> RowResult:
 
             return run
 
+        # Diagnostic: the same append with the in-transaction pg_notify removed. NOTIFY takes a
+        # database-wide lock from pre-commit to the end of commit (including the WAL flush), so it
+        # serialises every committing append; this variant measures what that costs.
+        async with ctx.pool.acquire() as conn:
+            await conn.execute(_function_without_notify())
+
+        async def ours_no_notify(r: int) -> Measurement:
+            async def op(w: int, i: int) -> int:
+                data, meta = payload(i)
+                await ctx.pool.fetch(
+                    _NO_NOTIFY_APPEND, f"nn-{r}-{w}", "Device", str(i), [uuid.uuid4()], ["DeviceRenamed"], [1],
+                    [data], [meta],
+                )
+                return 1
+
+            return await timed_writers(writers, seconds, op)
+
         runs = await interleave(
             sz.rounds,
             {
                 "sensorhub": ours,
+                "sensorhub without NOTIFY (diagnostic)": ours_no_notify,
                 "raw asyncpg INSERT": raw,
                 "eventsourcing (default)": es(es_default, "d"),
                 "eventsourcing (db functions)": es(es_funcs, "f"),
@@ -173,6 +208,12 @@ async def single_append(ctx: Context) -> RowResult:
     row.checks = [
         ratio_check(row, "sensorhub", "raw asyncpg INSERT", 0.8, "vs raw INSERT"),
         ratio_check(row, "sensorhub", "eventsourcing (default)", 4.0, "vs eventsourcing (default)"),
+        Check(
+            "without NOTIFY (diagnostic) vs raw INSERT",
+            "(reported)",
+            f"{row.ratio('sensorhub without NOTIFY (diagnostic)', 'raw asyncpg INSERT'):.2f}x",
+            None,
+        ),
         Check(
             "vs eventsourcing (db functions)",
             "(reported)",
