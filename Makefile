@@ -37,8 +37,8 @@ test: $(STAMP) provision-test lint typecheck pytest ## Everything CI runs: provi
 test-long: $(STAMP) provision-test ## Long reliability and fuzz runs
 	set -a && . .local/test.env && set +a && $(VENV)/bin/pytest -m long $(PYTEST_ARGS)
 
-audit: $(STAMP) ## Audit dependencies for known vulnerabilities
-	$(VENV)/bin/pip-audit -r requirements.lock --disable-pip --no-deps $(shell sed -n 's/^\([A-Z]\+-[0-9-]\+\).*/--ignore-vuln \1/p' audit-allowlist.txt 2>/dev/null)
+audit: $(STAMP) ## Audit dependencies for known vulnerabilities (allow-list: audit-allowlist.txt)
+	$(PY) scripts/audit.py
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra infra --extra dev --python-version 3.11 -o requirements.lock -q
