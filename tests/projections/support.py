@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -134,14 +135,25 @@ async def wait_caught_up(conn: Any, timeout: float = 60.0, name: str | None = No
 async def running_projector(
     database_url: str, redis: Any = None, config: RunnerConfig = FAST
 ) -> AsyncIterator[Projector]:
+    """A projector on its own event loop in a thread: Litestar's test client blocks the test's loop
+    while a request runs, and a projector sharing that loop would stall for as long."""
     projector = Projector(database_url, redis, config)
-    stop = asyncio.Event()
-    task = asyncio.create_task(projector.run(stop))
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def main() -> None:
+        state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        ready.set()
+        await projector.run(state["stop"])
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait(5)
     try:
         yield projector
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        await asyncio.to_thread(thread.join, 15)
 
 
 def projector_env(database_url: str, redis_url: str | None = None, **extra: str) -> dict[str, str]:
