@@ -84,7 +84,7 @@ async def append_history(conn: asyncpg.Connection | Any, first: int, last: int, 
         hi = min(last, lo + chunk - 1)
         for sql in (_DEVICES, _RAISE, _ACK, _RESOLVE):
             await conn.fetchval(sql, lo, hi)
-    return int(await conn.fetchval("SELECT count(*) FROM events"))
+    return int(await conn.fetchval("SELECT count(*) FROM events") or 0)
 
 
 async def table_rows(conn: Any, view_or_table: str, key: str) -> list[dict[str, Any]]:
