@@ -156,6 +156,16 @@ async def running_projector(
         await asyncio.to_thread(thread.join, 15)
 
 
+async def project_everything(database_url: str, timeout: float = 30.0) -> None:
+    """Run a projector (in this process) until the read models have every event so far."""
+    async with running_projector(database_url):
+        conn = await asyncpg.connect(database_url)
+        try:
+            await wait_caught_up(conn, timeout=timeout)
+        finally:
+            await conn.close()
+
+
 def projector_env(database_url: str, redis_url: str | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENSORHUB_")}
     env.update(

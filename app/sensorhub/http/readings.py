@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from sensorhub.bootstrap import Services
 from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError
+from sensorhub.http.read_side import MinPositionHeader, MinPositionQuery, read_side
 from sensorhub.http.write_side import command_context
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
 from sensorhub.timeseries import queries
@@ -167,14 +168,24 @@ class ReadingsController(Controller):
         return LatestReadings(device_id, [LatestValue(m, p.time, p.value) for m, p in latest])
 
     @get("/v1/sites/{site:str}/summary", opt=READ, operation_id="siteSummary")
-    async def summary(self, services: NamedDependency[Services], site: FromPath[str]) -> SiteSummaryView:
-        """Devices, active devices, open alerts by severity and readings in the last hour, for one site."""
+    async def summary(
+        self,
+        *,
+        services: NamedDependency[Services],
+        site: FromPath[str],
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> Response[SiteSummaryView]:
+        """Devices, active devices, open alerts by severity (``registry`` read model; eventually
+        consistent, ``X-Stale`` as for the other reads) and readings in the last hour, for one site."""
         side = _side(services)
+        headers = await read_side(services).consistent(("registry",), min_position, x_min_position)
         async with services.pool.acquire() as conn:
             found = await site_summary(conn, side.store, site, datetime.now(UTC))
         if found is None:
-            raise ProblemError(404, f"no devices at site {site!r}")
-        return SiteSummaryView(found.site, found.devices, found.active, found.open_alerts, found.readings_last_hour)
+            raise ProblemError(404, f"no devices at site {site!r}", headers=headers)
+        view = SiteSummaryView(found.site, found.devices, found.active, found.open_alerts, found.readings_last_hour)
+        return Response(view, headers=headers)
 
 
 def _bucket_spec(*, bucket: str, agg: str | None, fill: str, start: datetime, end: datetime, points: int) -> BucketSpec:

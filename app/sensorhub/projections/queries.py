@@ -152,6 +152,12 @@ async def site_counts(conn: Connection, site: str) -> SiteCounts:
     return SiteCounts(site, row["devices"] if row else 0, row["active"] if row else 0, counts)
 
 
+async def site_device_ids(conn: Connection, site: str) -> list[str]:
+    """Every device at ``site`` (decommissioned ones too), by id."""
+    rows = await conn.fetch("SELECT device_id FROM rm_devices WHERE site = $1 ORDER BY device_id", site)
+    return [r["device_id"] for r in rows]
+
+
 async def open_alerts_by_severity(conn: Connection) -> dict[str, int]:
     rows = await conn.fetch("SELECT severity, count(*) AS n FROM rm_alerts WHERE status <> 'resolved' GROUP BY 1")
     return {"info": 0, "warning": 0, "critical": 0} | {r["severity"]: r["n"] for r in rows}
