@@ -76,3 +76,38 @@ def markdown(result: dict[str, Any]) -> str:
             shown = ", ".join(f"{k} {v}" for k, v in extra.items())
             lines.append(f"* {what} ({engine}, {name}): {shown}")
     return "\n".join(lines) + "\n"
+
+
+def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs (e.g. one per engine) as one table; each row keeps the baseline of its own run."""
+    first = results[0]
+    merged: dict[str, Any] = {"meta": dict(first["meta"]), "settings": {}, "rows": []}
+    merged["meta"]["seconds"] = sum(r["meta"].get("seconds", 0) for r in results)
+    if len(results) > 1:
+        starts = ", ".join(r["meta"]["started_at"] for r in results)
+        merged["meta"]["started_at"] = f"{len(results)} runs ({starts})"
+    for r in results:
+        merged["settings"].update(r["settings"])
+        merged["rows"].extend(r["rows"])
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report RESULT.json [...]``: print the Markdown table of one or more runs."""
+    import json
+    import sys
+
+    paths = (argv if argv is not None else sys.argv[1:])
+    if not paths:
+        print("usage: python -m bench.report RESULT.json [RESULT.json ...]", file=sys.stderr)
+        return 2
+    results = []
+    for p in paths:
+        with open(p) as f:
+            results.append(json.load(f))
+    print(markdown(merge(results)), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
