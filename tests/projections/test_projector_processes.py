@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+from sensorhub.db import Conn
 from sensorhub.projections import store
 
 from tests.projections.support import (
@@ -55,6 +56,31 @@ def _leader_pid(row: asyncpg.Record) -> int:
     return int(str(row["leader"]).rsplit(":", 1)[1])
 
 
+# Per projection: sessions holding its leader lock, and sessions that asked for it last and did not get it.
+_ROLES = """
+SELECT split_part(a.application_name, ':', 2) AS name,
+       count(l.pid) AS leading,
+       count(*) FILTER (WHERE l.pid IS NULL AND a.query LIKE '%pg_try_advisory_lock%') AS standing_by
+FROM pg_stat_activity a
+LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.classid = $1 AND l.granted
+WHERE a.datname = current_database() AND a.application_name LIKE 'sensorhub-projector:%'
+GROUP BY 1
+"""
+
+
+async def _wait_leader_and_standby_each(conn: Conn, timeout: float) -> float:
+    """Until every projection has one leader and one standby that polls its lock; the seconds it took.
+    A process only stands by once it has started and connected, which on a loaded machine can take
+    longer than a takeover may: a takeover measured before that would time the start-up instead."""
+    started = time.monotonic()
+    while True:
+        roles = {r["name"]: (r["leading"], r["standing_by"]) for r in await conn.fetch(_ROLES, store.LOCK_CLASS)}
+        if roles == {"registry": (1, 1), "alert_history": (1, 1)}:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"not one leader and one standby each: {roles}"
+        await asyncio.sleep(0.05)
+
+
 async def test_two_projectors_one_leader_each_and_a_prompt_takeover(
     pool: asyncpg.Pool, database_url: str, tmp_path: Path
 ) -> None:
@@ -62,6 +88,7 @@ async def test_two_projectors_one_leader_each_and_a_prompt_takeover(
     procs = [start_projector(env, tmp_path / f"p{i}.log") for i in range(2)]
     try:
         async with pool.acquire() as conn:
+            ready_s = await _wait_leader_and_standby_each(conn, timeout=60)
             await append_history(conn, 1, 50)
             await wait_caught_up(conn, timeout=30)
             locks = await conn.fetch(
@@ -89,7 +116,7 @@ async def test_two_projectors_one_leader_each_and_a_prompt_takeover(
     finally:
         for p in procs:
             kill(p)
-    print(f"takeover after {takeover_s:.2f}s")
+    print(f"both processes standing by after {ready_s:.2f}s; takeover after {takeover_s:.2f}s")
 
 
 async def test_lag_while_the_projector_is_stopped_and_after_it_catches_up(
