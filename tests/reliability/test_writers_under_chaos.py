@@ -139,8 +139,12 @@ async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnec
         " JOIN projections p ON p.name = c.name AND p.live_generation = c.generation"
     )
     assert applied, "no projection checkpoints"
+    state = [dict(r) for r in await conn.fetch(
+        "SELECT p.name, p.live_generation, p.shadow_generation, p.rebuilt_at IS NOT NULL AS rebuilt, c.generation,"
+        " c.position, c.events_applied FROM projections p JOIN projection_checkpoints c ON c.name = p.name"
+    )]
     for row in applied:  # every committed event counted once by every projection: none missed, none twice
-        assert row["events_applied"] == total, f"{row['name']}: applied {row['events_applied']} of {total}"
+        assert row["events_applied"] == total, f"{row['name']}: applied {row['events_applied']} of {total}: {state}"
     stale = await conn.fetch(
         "SELECT d.device_id, d.version, s.version AS stream_version FROM rm_devices d"
         " JOIN streams s ON s.stream_id = d.device_id WHERE d.version <> s.version"
