@@ -19,6 +19,7 @@ from sensorhub.domain.device import Device
 from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 
@@ -135,7 +136,10 @@ def _state_bytes(i: int) -> bytes:
 
 async def single_append(ctx: Context) -> RowResult:
     sz = ctx.sizes
-    store = PostgresEventStore(ctx.pool)
+    # as the service appends: eventstore_append (no NOTIFY since migration 0005), then a coalesced
+    # NOTIFY after commit (sensorhub.eventstore.notify)
+    notifier = AppendNotifier(ctx.pool)
+    store = PostgresEventStore(ctx.pool, notifier=notifier)
     writers, seconds = sz.append_writers, sz.append_seconds
     es_default = EventsourcingRecorder(ctx.url, "es_default_events", writers=writers, db_functions=False)
     es_funcs = EventsourcingRecorder(ctx.url, "es_funcs_events", writers=writers, db_functions=True)
@@ -168,9 +172,10 @@ async def single_append(ctx: Context) -> RowResult:
 
             return run
 
-        # Diagnostic: the same append with the in-transaction pg_notify removed. NOTIFY takes a
-        # database-wide lock from pre-commit to the end of commit (including the WAL flush), so it
-        # serialises every committing append; this variant measures what that costs.
+        # Diagnostic: migration 0002's append minus its in-transaction pg_notify, and no notifier.
+        # NOTIFY takes a database-wide lock from pre-commit to the end of commit (including the WAL
+        # flush), so it serialised every committing append (0002); since 0005 the function has no
+        # notify and this variant measures what the coalesced post-commit NOTIFY still costs.
         async with ctx.pool.acquire() as conn:
             await conn.execute(_function_without_notify())
 
@@ -196,6 +201,7 @@ async def single_append(ctx: Context) -> RowResult:
             },
         )
     finally:
+        await notifier.aclose()
         es_default.close()
         es_funcs.close()
     row = RowResult(
@@ -290,10 +296,11 @@ async def hot_stream(ctx: Context) -> RowResult:
     registry = build_registry()
     device_id = f"hot-{ctx.run_id}"
     attempts = [0]
+    notifier = AppendNotifier(ctx.pool)
 
     def new_uow() -> Any:
         attempts[0] += 1
-        return postgres_unit_of_work(ctx.pool, registry, context=CommandContext(actor="bench"))
+        return postgres_unit_of_work(ctx.pool, registry, context=CommandContext(actor="bench"), notifier=notifier)
 
     await execute(
         handlers.register_device,
@@ -312,6 +319,7 @@ async def hot_stream(ctx: Context) -> RowResult:
         return 1
 
     m = await timed_writers(sz.hot_writers, sz.hot_seconds, op)
+    await notifier.aclose()
     store = PostgresEventStore(ctx.pool)
     version = await store.stream_version(device_id)
     stored = await ctx.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", device_id)

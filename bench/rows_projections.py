@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.projections import store
 from sensorhub.projections.catalog import all_projections
 from sensorhub.projections.projector import Projector
@@ -134,6 +135,7 @@ async def lag(ctx: Context) -> RowResult:
     pending: list[tuple[int, int, float]] = []  # (tx, position, committed at)
     lags: list[float] = []
     stop = asyncio.Event()
+    notifier = AppendNotifier(ctx.pool)
 
     async def writer() -> None:
         i = 0
@@ -152,6 +154,7 @@ async def lag(ctx: Context) -> RowResult:
                 [{}] * per_append,
             )
             t = time.perf_counter()
+            notifier.committed(rows[-1]["position"])  # as the service does after a commit
             pending.extend((int(r["transaction_id"]), r["position"], t) for r in rows)
             i += 1
 
@@ -191,6 +194,7 @@ async def lag(ctx: Context) -> RowResult:
         await w
         await asyncio.wait_for(v, 60)
         elapsed = time.perf_counter() - start
+    await notifier.aclose()
     m = Measurement(len(lags), elapsed, len(lags), lags, peak_rss_mb())
     row = RowResult(
         "projection lag",

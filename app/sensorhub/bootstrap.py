@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from sensorhub import apikeys, migrations
 from sensorhub.db import create_pool
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.observability import REDIS_UP, get_logger
 from sensorhub.projections import store as projection_store
 from sensorhub.settings import Settings
@@ -45,6 +46,8 @@ class Services:
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     # Extra components keyed by name, for adapters that are optional at runtime.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Wakes projectors after appends commit (coalesced NOTIFY); None: they only poll.
+    append_notifier: AppendNotifier | None = None
 
 
 async def redis_ping(client: aioredis.Redis) -> None:
@@ -89,6 +92,7 @@ async def open_services(
 ) -> AsyncIterator[Services]:
     pool = await create_pool(settings, max_size=pool_max)
     redis_client: aioredis.Redis | None = None
+    notifier: AppendNotifier | None = None
     try:
         if settings.auto_migrate if migrate is None else migrate:
             async with pool.acquire() as conn:
@@ -99,11 +103,14 @@ async def open_services(
                 key = await apikeys.ensure_bootstrap(conn, settings.bootstrap_admin_key.get_secret_value())
             log.info("bootstrap admin key ensured", key_id=key.key_id)
         redis_client = await connect_redis(settings)
-        services = Services(settings=settings, pool=pool, redis=redis_client)
+        notifier = AppendNotifier(pool)
+        services = Services(settings=settings, pool=pool, redis=redis_client, append_notifier=notifier)
         await timeseries_wiring.attach(services)
         services.readiness["projector"] = projector_heartbeat
         yield services
     finally:
+        if notifier is not None:
+            await notifier.aclose()
         if redis_client is not None:
             await redis_client.aclose()
         await pool.close()

@@ -25,6 +25,7 @@ from sensorhub.eventstore.feed import (
     read_feed,
     record_from_row,
 )
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.observability import EVENTS_APPENDED
 
 _APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
@@ -33,8 +34,13 @@ _ID_CONFLICT = "SH422"
 
 
 class PostgresEventStore:
-    def __init__(self, db: Connection | asyncpg.Pool) -> None:
+    """With a ``notifier``, every append that commits here (on a pool, or on a connection outside
+    a transaction) wakes the projectors after its commit. Appends inside a caller's transaction
+    cannot know when it commits: that caller calls ``notifier.committed()`` itself."""
+
+    def __init__(self, db: Connection | asyncpg.Pool, *, notifier: AppendNotifier | None = None) -> None:
         self._db = db
+        self._notifier = notifier
 
     async def append(
         self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
@@ -57,6 +63,8 @@ class PostgresEventStore:
         positions = tuple(r["position"] for r in rows)
         if not rows[0]["replayed"]:
             EVENTS_APPENDED.labels(stream_type=stream_type).inc(len(rows))
+            if self._notifier is not None and self._commits_itself():
+                self._notifier.committed(positions[-1])
         return AppendResult(
             stream_id=stream_id,
             version=rows[-1]["stream_version"],
@@ -70,9 +78,15 @@ class PostgresEventStore:
         if len(appends) == 1:
             a = appends[0]
             return [await self.append(a.stream_id, a.stream_type, a.events, a.expected)]
-        async with self._connection() as conn, conn.transaction():
-            store = PostgresEventStore(conn)
-            return [await store.append(a.stream_id, a.stream_type, a.events, a.expected) for a in appends]
+        async with self._connection() as conn:
+            async with conn.transaction():
+                store = PostgresEventStore(conn)  # no notifier: its appends commit below
+                results = [await store.append(a.stream_id, a.stream_type, a.events, a.expected) for a in appends]
+            if self._notifier is not None and not conn.is_in_transaction():
+                written = [r.position for r in results if not r.replayed]
+                if written:
+                    self._notifier.committed(max(written))
+            return results
 
     async def read_stream(
         self,
@@ -144,6 +158,10 @@ class PostgresEventStore:
             snapshot.position,
             snapshot.state,
         )
+
+    def _commits_itself(self) -> bool:
+        """True when a statement run on ``self._db`` commits on its own (no open transaction)."""
+        return isinstance(self._db, asyncpg.Pool) or not self._db.is_in_transaction()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:

@@ -41,7 +41,11 @@ class WriteSide:
 
     def unit_of_work(self, context: CommandContext | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
         return postgres_unit_of_work(
-            self.services.pool, self.registry, context=context, snapshot_every=self.services.settings.snapshot_every
+            self.services.pool,
+            self.registry,
+            context=context,
+            snapshot_every=self.services.settings.snapshot_every,
+            notifier=self.services.append_notifier,
         )
 
     def new_uow(self, context: CommandContext) -> Callable[[], AbstractAsyncContextManager[UnitOfWork]]:

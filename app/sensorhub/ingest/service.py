@@ -15,6 +15,7 @@ import asyncpg
 from sensorhub.application.ports import EventCodec
 from sensorhub.application.unit_of_work import CommandContext
 from sensorhub.db import Conn
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.ingest.alerting import AlertSink, RaiseFor, UnitOfWorkAlerts, evaluate_series
 from sensorhub.ingest.catalog import DeviceCatalog, DeviceInfo
@@ -70,8 +71,10 @@ class ReadingsIngest:
         *,
         retention_days: int,
         clock: Callable[[], datetime] = _utc_now,
+        notifier: AppendNotifier | None = None,
     ) -> None:
         self._pool = pool
+        self._notifier = notifier
         self._store = store
         self.catalog = catalog
         self._codec = codec
@@ -89,6 +92,8 @@ class ReadingsIngest:
                 try:
                     async with conn.transaction():
                         await self._write(conn, accepted, devices, context, result)
+                    if self._notifier is not None and (result.alerts_raised or result.alerts_resolved):
+                        self._notifier.committed()  # alert events committed with the readings
                     break
                 except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.CheckViolationError) as exc:
                     if attempt == ATTEMPTS or not _retryable(exc):

@@ -25,7 +25,7 @@ from sensorhub.projections.catalog import all_projections
 from sensorhub.projections.fanout import Fanout
 from sensorhub.projections.runner import ProjectionRunner, RunnerConfig
 
-EVENTS_CHANNEL = "sensorhub_events"  # NOTIFY sent by eventstore_append
+EVENTS_CHANNEL = "sensorhub_events"  # NOTIFY sent after appends commit (sensorhub.eventstore.notify)
 log = get_logger("sensorhub.projector")
 
 

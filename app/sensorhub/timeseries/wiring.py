@@ -45,7 +45,12 @@ async def attach(services: Services) -> TimeSeriesSide | None:
             return None
     registry = build_registry()
     ingest = ReadingsIngest(
-        services.pool, store, EventStoreDeviceCatalog(registry), registry, retention_days=settings.raw_retention_days
+        services.pool,
+        store,
+        EventStoreDeviceCatalog(registry),
+        registry,
+        retention_days=settings.raw_retention_days,
+        notifier=services.append_notifier,
     )
     side = TimeSeriesSide(store, ingest)
     services.extras[KEY] = side
