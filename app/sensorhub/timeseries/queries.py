@@ -1,6 +1,7 @@
 """SQL for readings queries: raw ranges and epoch-aligned buckets with gap filling, on any engine.
 
-Bucketed queries compute, per bucket, count, an exact ``numeric`` sum, min, max, first and last.
+Bucketed queries compute, per bucket, what the requested aggregates need of count, an exact
+``numeric`` sum, min, max, first and last (nothing else).
 Buckets of whole hours are built from the hourly rollups where a rollup is current (not marked
 dirty by ingest, and its hour lies wholly inside the range) and from raw rows for every other hour,
 so the result is the same as from raw rows alone, only cheaper. Gap filling (``null``,
@@ -24,9 +25,11 @@ _BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 # Parameters of every bucketed query: $1 device_id, $2 metric, $3 from, $4 to, $5 bucket width.
+# Only the columns the requested aggregates need are computed (``count`` always: it is cheap and
+# ``avg`` and the rollup merge use it); ``{columns}`` is filled in by ``_raw_buckets`` and
+# ``_rollup_buckets``.
 _RAW_BUCKETS = """
-SELECT {bucket} AS bucket, count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
-       (array_agg(value ORDER BY time))[1] AS first, (array_agg(value ORDER BY time DESC))[1] AS last
+SELECT {bucket} AS bucket, {columns}
 FROM readings
 WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
 GROUP BY 1
@@ -34,7 +37,7 @@ GROUP BY 1
 
 _ROLLUP_BUCKETS = f"""
 WITH usable AS (
-    SELECT r.bucket AS hour, r.count, r.sum, r.min, r.max, r.first_time, r.first_value, r.last_time, r.last_value
+    SELECT r.bucket AS hour, {{usable}}
     FROM readings_hourly r
     WHERE r.device_id = $1 AND r.metric = $2 AND r.bucket >= $3 AND r.bucket + interval '1 hour' <= $4
       AND NOT EXISTS (SELECT 1 FROM rollup_dirty d
@@ -48,9 +51,7 @@ WITH usable AS (
     SELECT n.hour, x.*
     FROM needed n
     CROSS JOIN LATERAL (
-        SELECT count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
-               min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first_value,
-               max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last_value
+        SELECT {{fresh}}
         FROM readings
         WHERE device_id = $1 AND metric = $2
           AND time >= greatest(n.hour, $3) AND time < least(n.hour + interval '1 hour', $4)
@@ -59,12 +60,54 @@ WITH usable AS (
 ), hours AS (
     SELECT * FROM usable UNION ALL SELECT * FROM fresh
 )
-SELECT {{bucket}} AS bucket, sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
-       (array_agg(first_value ORDER BY first_time))[1] AS first,
-       (array_agg(last_value ORDER BY last_time DESC))[1] AS last
+SELECT {{bucket}} AS bucket, {{merged}}
 FROM hours
 GROUP BY 1
 """
+
+# Per internal column: (from raw rows, hourly rollup columns, from raw rows per hour, merged from hours).
+# ``sum`` is ``numeric`` (exact, so independent of scan order and of rollups vs raw rows).
+_COLUMNS: dict[str, tuple[str, str, str, str]] = {
+    "count": ("count(*) AS count", "r.count", "count(*) AS count", "sum(count)::bigint AS count"),
+    "sum": ("sum(value::numeric) AS sum", "r.sum", "sum(value::numeric) AS sum", "sum(sum) AS sum"),
+    "min": ("min(value) AS min", "r.min", "min(value) AS min", "min(min) AS min"),
+    "max": ("max(value) AS max", "r.max", "max(value) AS max", "max(max) AS max"),
+    "first": (
+        "(array_agg(value ORDER BY time))[1] AS first",
+        "r.first_time, r.first_value",
+        "min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first_value",
+        "(array_agg(first_value ORDER BY first_time))[1] AS first",
+    ),
+    "last": (
+        "(array_agg(value ORDER BY time DESC))[1] AS last",
+        "r.last_time, r.last_value",
+        "max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last_value",
+        "(array_agg(last_value ORDER BY last_time DESC))[1] AS last",
+    ),
+}
+
+
+def _needed(aggregates: tuple[str, ...]) -> list[str]:
+    """The internal columns the requested aggregates are computed from, in a fixed order."""
+    wanted = {"count", *aggregates}
+    if "avg" in aggregates:
+        wanted.add("sum")
+    return [c for c in _COLUMNS if c in wanted]
+
+
+def _raw_buckets(bucket: str, aggregates: tuple[str, ...]) -> str:
+    columns = ", ".join(_COLUMNS[c][0] for c in _needed(aggregates))
+    return _RAW_BUCKETS.format(bucket=bucket, columns=columns)
+
+
+def _rollup_buckets(bucket: str, aggregates: tuple[str, ...]) -> str:
+    needed = _needed(aggregates)
+    return _ROLLUP_BUCKETS.format(
+        bucket=bucket,
+        usable=", ".join(_COLUMNS[c][1] for c in needed),
+        fresh=", ".join(_COLUMNS[c][2] for c in needed),
+        merged=", ".join(_COLUMNS[c][3] for c in needed),
+    )
 
 
 class QueryError(ValueError):
@@ -119,8 +162,10 @@ class BucketQuery:
 
 
 def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], fill: Fill) -> BucketQuery:
-    source = _ROLLUP_BUCKETS if uses_rollups(width) else _RAW_BUCKETS
-    data = source.format(bucket=engine.bucket("$5::interval", "hour" if uses_rollups(width) else "time"))
+    if uses_rollups(width):
+        data = _rollup_buckets(engine.bucket("$5::interval", "hour"), aggregates)
+    else:
+        data = _raw_buckets(engine.bucket("$5::interval", "time"), aggregates)
     values = ", ".join(f"{_FINAL[a]} AS {a}" for a in aggregates)
     if fill == "none":
         sql = f"SELECT bucket, {values} FROM ({data}) data ORDER BY bucket"

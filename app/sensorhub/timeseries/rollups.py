@@ -5,6 +5,15 @@ statement as the readings), so late readings mark old hours too. The maintenance
 marked hours from the raw rows, oldest first and a bounded number per transaction, and clears a
 mark only if nobody re-marked it meanwhile (its ``generation`` is unchanged). Queries treat a
 marked hour as raw, so a rollup is never read while it is stale.
+
+The generation's parity says whether a run has claimed the mark. A new mark is odd (1). A run
+first claims a batch of marks in its own short transaction (locking them, skipping marks an
+ingest transaction holds, and making each generation even), then recomputes them in a second
+transaction whose snapshot is therefore later than every ingest that found the mark unclaimed:
+such an ingest only locked the mark (no rewrite), and the claim waited for it or skipped the mark.
+Ingest that finds a claimed (even) mark bumps it to odd, so the running recompute, which may not
+see its readings, does not clear it. Ingest thus rewrites a mark at most once per maintenance run
+instead of on every write.
 """
 
 from __future__ import annotations
@@ -13,7 +22,17 @@ from datetime import datetime
 
 from sensorhub.db import Conn
 
-_PICK = "SELECT device_id, metric, bucket, generation FROM rollup_dirty ORDER BY bucket, device_id, metric LIMIT $1"
+_CLAIM = """
+WITH picked AS (
+    SELECT device_id, metric, bucket FROM rollup_dirty
+    ORDER BY bucket, device_id, metric LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE rollup_dirty d SET generation = d.generation + 2 - d.generation % 2
+FROM picked p
+WHERE d.device_id = p.device_id AND d.metric = p.metric AND d.bucket = p.bucket
+RETURNING d.device_id, d.metric, d.bucket, d.generation
+"""
 
 _RECOMPUTE = """
 WITH marks AS (
@@ -55,9 +74,10 @@ async def refresh(conn: Conn, batch: int, max_batches: int = 100) -> int:
     done = 0
     for _ in range(max_batches):
         async with conn.transaction():
-            marks = await conn.fetch(_PICK, batch)
-            if not marks:
-                break
+            marks = await conn.fetch(_CLAIM, batch)
+        if not marks:
+            break
+        async with conn.transaction():
             row = await conn.fetchrow(
                 _RECOMPUTE,
                 [m["device_id"] for m in marks],

@@ -2,7 +2,8 @@
 
 Writes go through a per-connection staging table: ``COPY`` the batch in, then one statement
 inserts the new readings (``ON CONFLICT DO NOTHING``: duplicates are counted, not errors),
-upserts the ``latest_readings`` of each series, marks the hours whose rollups are now stale, and
+upserts the ``latest_readings`` of each series where the batch is newer, marks the hours whose
+rollups are now stale (see ``rollups.py`` for the claim protocol), and
 returns the new readings of the series the caller evaluates alerts for, in reading-time order.
 The caller owns the transaction: a request is all or nothing.
 """
@@ -34,16 +35,27 @@ WITH ins AS (
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
 ), newest AS (
+    -- One row per series (its newest new reading), and only where it is newer than the stored one:
+    -- no row lock or tuple rewrite for a series whose batch is all older.
     INSERT INTO latest_readings AS l (device_id, metric, time, value)
-    SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value FROM ins
-    ORDER BY device_id, metric, time DESC
+    SELECT n.device_id, n.metric, n.time, n.value
+    FROM (SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value FROM ins
+          ORDER BY device_id, metric, time DESC) n
+    LEFT JOIN latest_readings o USING (device_id, metric)
+    WHERE o.time IS NULL OR n.time > o.time
+    ORDER BY n.device_id, n.metric
     ON CONFLICT (device_id, metric) DO UPDATE SET time = excluded.time, value = excluded.value
     WHERE excluded.time > l.time
 ), dirty AS (
+    -- An odd generation is a mark maintenance has not claimed: it is only locked (no rewrite), and
+    -- the lock makes maintenance's claim wait for (or skip) this transaction, so the rollup it
+    -- computes afterwards sees these readings. An even generation has been claimed by a
+    -- maintenance run that may already be recomputing: bump it (to odd) so that run keeps the mark.
     INSERT INTO rollup_dirty AS d (device_id, metric, bucket)
     SELECT DISTINCT device_id, metric, date_bin('1 hour', time, {EPOCH}) FROM ins
     ORDER BY 1, 2, 3
     ON CONFLICT (device_id, metric, bucket) DO UPDATE SET generation = d.generation + 1
+    WHERE d.generation % 2 = 0
 ), watched AS (
     SELECT * FROM unnest($1::text[], $2::text[]) AS w(device_id, metric)
 )
