@@ -252,6 +252,11 @@ async def test_site_summary_comes_from_the_read_models_and_is_exact_once_they_ca
             await command("POST", f"/v1/alerts/{ids['s-3', 'temperature']}/resolve", {"by": "op"})
             await command("POST", "/v1/devices/s-4/decommission")
             last = await command("PATCH", "/v1/devices/s-5", {"site": "plant-t"})
+            conn = await asyncpg.connect(engine_database_url)
+            try:  # the read below waits only 0.3 s for `last`; a loaded machine needs longer to project
+                await wait_caught_up(conn, timeout=30)
+            finally:
+                await conn.close()
 
             got = await client.get("/v1/sites/plant-s/summary", params={"min_position": last})
             assert got.status_code == 200 and "x-stale" not in got.headers, got.text
