@@ -36,3 +36,11 @@ async def test_every_operation_documents_its_bodies_and_errors(client: AsyncTest
                 assert schema != {"type": "string"}, f"{where} {code} documents a JSON body as a bare string"
             if code.startswith(("4", "5")):
                 assert "application/problem+json" in content, f"{where} {code} is not problem+json"
+
+
+async def test_the_alert_stream_documents_its_event_stream(client: AsyncTestClient[Any]) -> None:
+    doc = (await client.get("/schema/openapi.json")).json()
+    ok = doc["paths"]["/v1/alerts/stream"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["text/event-stream"]
+    ref = ok["content"]["text/event-stream"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(doc["components"]["schemas"][ref]["properties"]) == {"data", "event", "id", "retry"}

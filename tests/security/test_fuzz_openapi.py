@@ -30,10 +30,7 @@ ALL_HEALTH_CHECKS: list[HealthCheck] = list(HealthCheck)  # pyright: ignore[repo
 PUBLIC = ("/health", "/metrics", "/schema")
 # Open bugs in code this suite does not own, reported to its owners: reported here, not failed on.
 # Remove an entry once fixed (the test then fails if the bug comes back).
-KNOWN: dict[tuple[str, str], str] = {
-    ("GET", "/v1/alerts/stream"): "ST105: the text/event-stream response is not in the OpenAPI document "
-    "(http/alert_reads.py)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 # What the issue asks: no 5xx and every response as documented, for valid and for invalid input.
 # Not "schema-valid input is always accepted" (business rules such as an empty name after trimming or
 # an unknown device cannot all live in the schema; they get a documented 4xx), nor "every invalid

@@ -20,7 +20,7 @@ from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sensorhub.bootstrap import Services
-from sensorhub.http.openapi import documented
+from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.read_side import (
     Cursor,
@@ -171,7 +171,16 @@ class AlertReadsController(Controller):
                 )
         return Response(msgspec.json.encode(result), media_type="application/json", headers=headers)
 
-    @get("/stream", opt=READ, operation_id="alertStream")
+    @get(
+        "/stream",
+        opt=READ,
+        operation_id="alertStream",
+        responses=event_stream(
+            "Server-Sent Events, never ending: a `: subscribed` comment first, then one `alert` event per"
+            " alert change (`id` = its position, `data` = JSON `{type, position, alert}`), and a"
+            " `: keep-alive` comment after 15 s without one."
+        ),
+    )
     async def stream(self, channels: ChannelsPlugin) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
         from whichever replica handled the command. A ``: subscribed`` comment marks the start."""

@@ -78,6 +78,31 @@ def documented(success: Any = None, *errors: int, status: int = 200, description
     return specs
 
 
+EVENT_STREAM = "text/event-stream"
+
+
+class ServerSentEventRecord(msgspec.Struct):
+    """One Server-Sent Event as a client's parser reads it off a ``text/event-stream`` body."""
+
+    data: str = ""
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+def event_stream(description: str) -> dict[int, Any]:
+    """``responses=`` for a Server-Sent Events route: a 200 ``text/event-stream`` whose schema is
+    that of each event (as OpenAPI tools read SSE), not Litestar's default JSON body."""
+    return {
+        200: ResponseSpec(
+            data_container=ServerSentEventRecord,
+            description=description,
+            media_type=EVENT_STREAM,
+            generate_examples=False,
+        )
+    }
+
+
 def _problem_response(code: int) -> dict[str, Any]:
     return {
         "description": _DESCRIPTIONS.get(code, "Error"),
