@@ -4,13 +4,15 @@ uses Redis again when it returns — without a restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis.exceptions
+import redis.asyncio as aioredis
+from litestar.channels import ChannelsPlugin, Subscriber
+from sensorhub.projections.fanout import ALERTS_CHANNEL
 
 from tests.reliability.support import PrivateRedis
 from tests.support.app import auth, client_for, settings_for
@@ -34,29 +36,35 @@ DEVICE = {
 }
 
 
-@asynccontextmanager
-async def client_ignoring_dead_subscriber(database_url: str, redis_url: str) -> AsyncIterator[Any]:
-    """The app, but a shutdown error from the alert-stream subscriber that died with Redis is
-    ignored. KNOWN BUG (reported, http/alert_reads.py ``alert_channels``): Litestar's ChannelsPlugin
-    subscriber task over RedisChannelsPubSubBackend sometimes dies with the ConnectionError raised
-    during the outage (timing-dependent) and is not restarted, so ``/v1/alerts/stream`` stays silent
-    after Redis returns, and the app's shutdown re-raises that error."""
-    try:
-        async with client_for(settings_for(database_url, redis_url)) as client:
-            yield client
-    except BaseExceptionGroup as group:
-        rest = group.subgroup(lambda e: not isinstance(e, BaseExceptionGroup) and not _is_redis_error(e))
-        if rest is not None:
-            raise rest from None
-
-
-def _is_redis_error(exc: BaseException) -> bool:
-    return isinstance(exc, redis.exceptions.ConnectionError)
-
-
 async def test_service_survives_redis_outage(database_url: str, private_redis: PrivateRedis) -> None:
-    async with client_ignoring_dead_subscriber(database_url, private_redis.url) as client:
-        await outage(client, private_redis)
+    # The app's shutdown must not re-raise a Redis error from the outage either.
+    async with client_for(settings_for(database_url, redis_url=private_redis.url)) as client:
+        channels = client.app.plugins.get(ChannelsPlugin)
+        # a live SSE subscriber before the outage: the fan-out's Redis subscription is active
+        async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
+            await outage(client, private_redis)
+            await _delivered_after_the_outage(subscriber, private_redis)
+
+
+async def _delivered_after_the_outage(subscriber: Subscriber, private_redis: PrivateRedis) -> None:
+    """The alert stream's subscription outlives the outage: a change published once Redis is back
+    (as the projector publishes it) reaches the subscriber that was open all along."""
+    publisher = aioredis.Redis.from_url(private_redis.url)
+    events = subscriber.iter_events()
+    try:
+        deadline = time.monotonic() + 15
+        n = 0
+        while True:
+            n += 1
+            await publisher.publish(ALERTS_CHANNEL, json.dumps({"type": "Probe", "position": n}))
+            try:
+                payload = await asyncio.wait_for(anext(events), 0.5)
+                break
+            except TimeoutError:
+                assert time.monotonic() < deadline, "the alert stream stayed silent after Redis returned"
+        assert json.loads(payload)["type"] == "Probe"
+    finally:
+        await publisher.aclose()
 
 
 async def outage(client: Any, private_redis: PrivateRedis) -> None:
@@ -100,4 +108,3 @@ async def outage(client: Any, private_redis: PrivateRedis) -> None:
         assert ready.status_code == 200
         assert (await client.get("/v1/devices/redis-probe-1", headers=auth())).status_code == 200
         assert "sensorhub_redis_up 1.0" in (await client.get("/metrics")).text
-

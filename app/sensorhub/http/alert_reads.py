@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import redis.asyncio as aioredis
@@ -18,6 +18,8 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sensorhub.bootstrap import Services
 from sensorhub.http.openapi import documented, event_stream
@@ -40,6 +42,7 @@ from sensorhub.settings import Settings
 
 READ = {"scope": "read"}
 KEEPALIVE_S = 15.0
+RESUBSCRIBE_MIN_S, RESUBSCRIBE_MAX_S = 0.1, 2.0  # backoff of the alert stream's Redis subscription
 _BUCKET = re.compile(r"^(\d+)([smhd])$")
 log = get_logger("sensorhub.http")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -214,12 +217,35 @@ def _enqueue(queue: asyncio.Queue[bytes]):
     return on_event
 
 
+class ResilientRedisPubSubBackend(RedisChannelsPubSubBackend):
+    """Redis pub/sub for the alert stream that outlives a Redis outage.
+
+    Litestar's ChannelsPlugin runs one task over ``stream_events()`` for the process; the stock
+    backend lets a ``ConnectionError`` end that generator, the task dies, and every SSE client stays
+    silent after Redis returns (and the app's shutdown re-raises the error). Here the error is
+    logged and the read retried with a backoff: redis-py reconnects the pub/sub connection and
+    re-subscribes its channels on connect. Changes published while Redis was down are lost (pub/sub
+    keeps no history); clients see the stream resume."""
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        delay = RESUBSCRIBE_MIN_S
+        while True:
+            try:
+                async for event in super().stream_events():
+                    delay = RESUBSCRIBE_MIN_S
+                    yield event
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("alert stream subscription lost; resubscribing", error=repr(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESUBSCRIBE_MAX_S)
+
+
 def alert_channels(settings: Settings) -> ChannelsPlugin:
     """The fan-out behind ``/v1/alerts/stream``: Redis pub/sub across replicas, or PostgreSQL
     LISTEN/NOTIFY when Redis is not configured (the projector publishes on the same channel)."""
     backend: ChannelsBackend
     if settings.redis_url:
-        backend = RedisChannelsPubSubBackend(redis=aioredis.Redis.from_url(settings.redis_url))
+        backend = ResilientRedisPubSubBackend(redis=aioredis.Redis.from_url(settings.redis_url))
     else:
         log.warning("redis not configured: alert stream fan-out through PostgreSQL NOTIFY")
         backend = AsyncPgChannelsBackend(dsn=settings.database_url)
