@@ -324,3 +324,12 @@ async def test_nothing_logged_contains_a_key(database_url: str) -> None:
         for key in (ADMIN_KEY, secret):
             assert key not in text
         assert json.dumps(ADMIN_KEY)[1:-1] not in text
+
+
+async def test_times_that_leave_the_database_range_after_their_offset_are_422(database_url: str) -> None:
+    # 0001-01-01T00:00:00+01:00 is in year 0 in UTC: Python parses it, PostgreSQL cannot hold it.
+    async with client_for(settings_for(database_url)) as client:
+        params = {"from": "0001-01-01T00:00:00+01:00", "to": "2000-01-01T01:00:01.0+00:00"}
+        got = await client.get("/v1/alerts/history", params=params, headers=auth())
+        assert got.status_code == 422, got.text
+        assert got.headers["content-type"].startswith("application/problem+json")

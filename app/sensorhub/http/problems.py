@@ -118,9 +118,13 @@ def handle_other(request: Request[Any, Any, Any], exc: Exception) -> Response[di
     if isinstance(exc, asyncpg.UntranslatableCharacterError | asyncpg.CharacterNotInRepertoireError):
         # e.g. a NUL character (\u0000) in a string: PostgreSQL text and jsonb cannot hold it.
         return problem(422, "a text value contains a character that cannot be stored (such as \\u0000)")
-    if isinstance(exc, asyncpg.DataError) and "out of int64 range" in str(exc):
-        # A number from the request that no bigint column can hold (a parameter without `le=`).
-        return problem(422, "a number in the request is out of range (the largest is 9223372036854775807)")
+    if isinstance(exc, asyncpg.DataError):
+        # SQLSTATE class 22 and asyncpg's own parameter-encoding failures: our SQL is static, so the
+        # value came from the request (a number beyond bigint, a date before year 1 after its offset).
+        log.warning("request value refused by the database", path=request.url.path, error=type(exc).__name__)
+        if "out of int64 range" in str(exc):
+            return problem(422, "a number in the request is out of range (the largest is 9223372036854775807)")
+        return problem(422, "a value in the request is out of the range the database can store or compare")
     if isinstance(exc, RecursionError) and "deserializing" in str(exc):
         # msgspec refuses JSON nested deeper than the interpreter's recursion limit: a bad body, not a bug.
         return problem(400, "the JSON body is nested too deeply")
