@@ -37,7 +37,7 @@ STACKS = ("dev", "staging", "prod")
 # Values that stand in for secrets during an offline run. None of them may appear in clear in any input.
 MOCK_ECR_PASSWORD = "MOCK-SECRET-ecr-password"  # noqa: S105
 MOCK_RANDOM_PREFIX = "MOCK-SECRET-random-"
-# What `pulumi config set --secret` would hold on a real staging/prod stack (docs/deploy.md).
+# What `pulumi config set --secret` would hold on a real staging/prod stack (README.md, "Deploy").
 DOCUMENTED_SECRETS: dict[str, dict[str, str]] = {
     "dev": {},
     "staging": {"redisAuthToken": "MOCK-SECRET-staging-redis-token-0123456789abcdef"},

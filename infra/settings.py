@@ -282,7 +282,7 @@ def _section(stack: str, config: pulumi.Config, key: str) -> _Section:
     except Exception as exc:  # pulumi raises a generic error for malformed JSON
         raise SettingsError(f"Pulumi.{stack}.yaml: {PROJECT}:{key} is not valid structured config ({exc})") from exc
     if raw is None:
-        raise SettingsError(f"Pulumi.{stack}.yaml: {PROJECT}:{key} is missing (see docs/deploy.md)")
+        raise SettingsError(f"Pulumi.{stack}.yaml: {PROJECT}:{key} is missing (see README.md, 'Deploy')")
     return _Section(stack, f"{PROJECT}:{key}", raw)
 
 
@@ -481,7 +481,7 @@ def load(config: pulumi.Config, aws_config: pulumi.Config, stack: str) -> StackS
 
 
 def _check_hardening(s: StackSettings) -> None:
-    """The prod column of the hardening table in docs/deploy.md, enforced before anything is declared."""
+    """The prod column of the hardening table in README.md ("Deploy"), enforced before anything is declared."""
     if s.environment != "prod":
         return
     problems: list[str] = []
