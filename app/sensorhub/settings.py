@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     read_wait_timeout_s: float = Field(
         5.0, ge=0, le=60, description="How long a read waits for `X-Min-Position` before answering stale."
     )
+    sse_max_duration_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="An alert stream (SSE) connection is closed after this many seconds; clients reconnect.",
+    )
     projector_heartbeat_timeout_s: float = Field(
         30.0, gt=0, description="Readiness fails when no projector heartbeat is newer than this."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -184,26 +185,30 @@ class AlertReadsController(Controller):
             " `: keep-alive` comment after 15 s without one."
         ),
     )
-    async def stream(self, channels: ChannelsPlugin) -> ServerSentEvent:
+    async def stream(self, channels: ChannelsPlugin, services: NamedDependency[Services]) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
-        from whichever replica handled the command. A ``: subscribed`` comment marks the start."""
-        return ServerSentEvent(_alert_events(channels))
+        from whichever replica handled the command. A ``: subscribed`` comment marks the start. The
+        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)."""
+        return ServerSentEvent(_alert_events(channels, services.settings.sse_max_duration_s))
 
 
 def _counts(row: dict[str, int]) -> dict[str, int]:
     return {k: row[k] for k in ("total", "raised", "acknowledged", "resolved", "auto_resolved")}
 
 
-async def _alert_events(channels: ChannelsPlugin) -> AsyncIterator[ServerSentEventMessage]:
+async def _alert_events(channels: ChannelsPlugin, max_duration_s: float) -> AsyncIterator[ServerSentEventMessage]:
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
+    # Connections are recycled so long-lived clients spread over replicas again; SSE clients reconnect.
+    deadline = time.monotonic() + max_duration_s
     async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
         async with subscriber.run_in_background(_enqueue(queue)):
-            yield ServerSentEventMessage(comment="subscribed")
-            while True:
+            yield ServerSentEventMessage(comment="subscribed", retry=1000)
+            while (remaining := deadline - time.monotonic()) > 0:
                 try:
-                    payload = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    payload = await asyncio.wait_for(queue.get(), min(KEEPALIVE_S, remaining))
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
+                    if deadline - time.monotonic() > 0:
+                        yield ServerSentEventMessage(comment="keep-alive")
                     continue
                 change = msgspec.json.decode(payload)
                 yield ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
