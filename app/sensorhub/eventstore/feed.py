@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from sensorhub.application.errors import UnknownPosition
 from sensorhub.application.stored_events import FeedCursor, RecordedEvent
+from sensorhub.db import Conn
 
-Connection = asyncpg.Connection | PoolConnectionProxy
-"""A connection of its own or one acquired from a pool."""
+Connection = Conn
+"""A connection of its own or one acquired from a pool (the project-wide alias in ``sensorhub.db``)."""
 
 EVENT_COLUMNS = (
     "event_id, stream_id, stream_version, position, transaction_id::text AS transaction_id,"
