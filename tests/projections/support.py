@@ -174,6 +174,7 @@ def projector_env(database_url: str, redis_url: str | None = None, **extra: str)
         SENSORHUB_PROJECTOR_PORT="0",
         SENSORHUB_PROJECTOR_POLL_INTERVAL_S="0.2",
         SENSORHUB_PROJECTOR_HEARTBEAT_TIMEOUT_S="3",
+        PYTHONUNBUFFERED="1",  # a SIGKILLed projector's log lines are kept
     )
     if redis_url:
         env["SENSORHUB_REDIS_URL"] = redis_url

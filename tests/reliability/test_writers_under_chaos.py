@@ -3,7 +3,9 @@ for 2 s (so later positions commit first), while the projector (a real process) 
 restarted several times. Afterwards every committed event has been applied exactly once by every
 projection: none missed, none applied twice, and the read models equal a rebuild from scratch.
 
-5 s in ``make test``; 30 s under ``make test-long``.
+5 s in ``make test``; 30 s under ``make test-long``. Run it on a young cluster too: this test found
+the feed sorting transaction ids as text, which skipped events only while the ids gained a digit
+(see ``test_the_feed_orders_transaction_ids_as_numbers_not_text``).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ async def chaos(database_url: str, tmp_path: Path, seconds: float, writers: int 
             if len(batch) > 1:
                 alert_step[alert_id] = alert_step.get(alert_id, 0) + 1
 
-    env = projector_env(database_url, SENSORHUB_PROJECTION_BATCH_SIZE="50")
+    env = projector_env(database_url, SENSORHUB_PROJECTION_BATCH_SIZE="50", SENSORHUB_LOG_LEVEL="debug")
     log = tmp_path / "projector.log"
     tasks = [asyncio.create_task(writer(w)) for w in range(writers)]
     proc = start_projector(env, log)
@@ -121,7 +123,7 @@ async def chaos(database_url: str, tmp_path: Path, seconds: float, writers: int 
         await asyncio.gather(*tasks)
         async with pool.acquire() as conn:
             await wait_caught_up(conn, timeout=120)
-            await verify_exactly_once(conn)
+            await verify_exactly_once(conn, log)
             assert not await conn.fetchval("SELECT count(*) FROM events WHERE event_id = ANY($1)", rolled_back_ids)
     finally:
         stop.set()
@@ -132,7 +134,7 @@ async def chaos(database_url: str, tmp_path: Path, seconds: float, writers: int 
     return counts
 
 
-async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
+async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, log: Path) -> None:
     total = await conn.fetchval("SELECT count(*) FROM events")
     applied = await conn.fetch(
         "SELECT c.name, c.events_applied FROM projection_checkpoints c"
@@ -144,7 +146,9 @@ async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnec
         " c.position, c.events_applied FROM projections p JOIN projection_checkpoints c ON c.name = p.name"
     )]
     for row in applied:  # every committed event counted once by every projection: none missed, none twice
-        assert row["events_applied"] == total, f"{row['name']}: applied {row['events_applied']} of {total}: {state}"
+        assert row["events_applied"] == total, (
+            f"{row['name']}: applied {row['events_applied']} of {total}: {state}; every batch is in {log}"
+        )
     stale = await conn.fetch(
         "SELECT d.device_id, d.version, s.version AS stream_version FROM rm_devices d"
         " JOIN streams s ON s.stream_id = d.device_id WHERE d.version <> s.version"
@@ -158,10 +162,6 @@ async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnec
         await assert_equals_scratch(conn, name)
 
 
-# Kept out of `make test` for now: under load it intermittently finds both projections at the feed's
-# end with `events_applied` short of the events stored (seen 2 in ~10 runs, e.g. 1,362 of 4,111), an
-# open question (missed events, or a counter bug) recorded on the tracker. `make test-long` runs it.
-@pytest.mark.long
 async def test_writers_under_chaos(database_url: str, tmp_path: Path) -> None:
     counts = await chaos(database_url, tmp_path, seconds=5)
     print(json.dumps(counts))

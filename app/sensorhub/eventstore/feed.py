@@ -32,13 +32,17 @@ EVENT_COLUMNS = (
     " type, schema_version, data, metadata, recorded_at"
 )
 
+# ``EVENT_COLUMNS`` returns ``transaction_id::text AS transaction_id``, and an ORDER BY on a bare
+# name binds to an output column before a table column: ``ORDER BY transaction_id`` would sort
+# the *text* ("1000" < "999") and the cursor would jump past events whenever transaction ids
+# gain a digit. Always qualify the columns (``e.``) in ORDER BY.
 _READ_FEED = f"""
 SELECT {EVENT_COLUMNS}
-  FROM events
- WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-   AND ($4::text[] IS NULL OR type = ANY ($4::text[]))
- ORDER BY transaction_id, position
+  FROM events e
+ WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
+   AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+   AND ($4::text[] IS NULL OR e.type = ANY ($4::text[]))
+ ORDER BY e.transaction_id, e.position
  LIMIT $3
 """
 

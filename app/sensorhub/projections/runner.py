@@ -159,6 +159,10 @@ class ProjectionRunner:
             await self.projection.apply(conn, generation, events, effects)
             cursor = events[-1].cursor
             await store.advance(conn, self.name, generation, old=checkpoint.cursor, new=cursor, count=len(events))
+            log.debug(
+                "batch applied", projection=self.name, generation=generation, count=len(events),
+                after=str(checkpoint.cursor), to=str(cursor), applied_before=checkpoint.events_applied,
+            )
             if effects is not None:
                 await self._fanout.in_transaction(conn, effects)
         if effects is not None:

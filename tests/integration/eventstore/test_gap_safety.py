@@ -111,3 +111,27 @@ async def test_tailing_many_concurrent_transactions_sees_each_committed_event_on
         again = await read_feed(conn, FeedCursor.start(), 10_000)
     assert [e.event_id for e in again] == ids
     assert len(committed) > 50 and rolled_back
+
+
+async def test_the_feed_orders_transaction_ids_as_numbers_not_text(pool: asyncpg.Pool) -> None:
+    """Transaction ids gain a digit (999 -> 1000, 9999 -> 10000) on every young cluster.
+    A feed ordered by the ids' text would read 1000 before 999 and its cursor would skip events
+    (found by the chaos test on a fresh cluster). Rows are written with explicit, already-ended
+    transaction ids so the case is exact whatever this cluster's xid counter is."""
+    tx_ids = [8, 9, 10, 11, 98, 99, 100, 101, 500]  # all below any live xid: initdb alone passes 700
+    async with pool.acquire() as conn:
+        for n, tx_id in enumerate(tx_ids, start=1):
+            await conn.execute(
+                "INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, 'Thing', 1)", f"xid-{n}"
+            )
+            await conn.execute(
+                "INSERT INTO events (transaction_id, event_id, stream_id, stream_version, type, schema_version, data)"
+                " VALUES ($1::text::xid8, $2, $3, 1, 'Thing', 1, '{}')",
+                str(tx_id), uuid.uuid4(), f"xid-{n}",
+            )
+        walked: list[int] = []
+        cursor = FeedCursor.start()
+        while batch := await read_feed(conn, cursor, 3):  # small pages: each page's end becomes the cursor
+            walked += [e.transaction_id for e in batch]
+            cursor = batch[-1].cursor
+    assert walked == tx_ids
