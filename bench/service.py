@@ -6,6 +6,7 @@ security and reliability tests that want the service as clients see it.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -18,6 +19,16 @@ import httpx
 from bench.cluster import free_port
 
 ADMIN_KEY = "bench-admin-key-0123456789abcdef"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for children of tests and benchmarks: SIGTERM when the parent dies, so a run
+    ended by a timeout (``os._exit``) or a kill leaves no service or projector behind (Linux only).
+    Start such children from the main thread: the signal follows the thread that forked."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 class Service:
@@ -49,6 +60,7 @@ class Service:
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads run between fork and exec here
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -22,6 +22,8 @@ from sensorhub.projections.catalog import all_projections
 from sensorhub.projections.projector import Projector
 from sensorhub.projections.runner import RunnerConfig
 
+from bench.service import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 SENSORHUB = str(ROOT / ".venv" / "bin" / "sensorhub")
 FAST = RunnerConfig(
@@ -184,7 +186,13 @@ def projector_env(database_url: str, redis_url: str | None = None, **extra: str)
 
 def start_projector(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
-    return subprocess.Popen([SENSORHUB, "projector"], env=env, stdout=handle, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [SENSORHUB, "projector"],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads run between fork and exec here
+    )
 
 
 def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:

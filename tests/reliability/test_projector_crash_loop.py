@@ -53,7 +53,7 @@ async def test_twenty_sigkills_during_catch_up(pool: asyncpg.Pool, database_url:
             await wait_caught_up(conn, timeout=120)
         finally:
             kill(proc)
-        await verify_exactly_once(conn)
+        await verify_exactly_once(conn, tmp_path / "projector.log")
         for name in ("registry", "alert_history"):
             await assert_equals_scratch(conn, name)
     assert killed_mid_catch_up == KILLS, f"only {killed_mid_catch_up} of {KILLS} kills hit a catch-up ({total} events)"
