@@ -145,3 +145,18 @@ async def test_readiness_is_503_when_migrations_lag(client: AsyncTestClient[Any]
     response = await client.get("/health/ready")
     assert response.status_code == 503
     assert "sensorhub migrate" in response.json()["checks"]["database"]["detail"]
+
+
+async def test_a_dropped_database_is_503_not_500(database_url: str) -> None:
+    """A database dropped or being restored under a running service is an outage, not a bug."""
+    async with client_for(settings_for(database_url)) as client:
+        assert (await client.get("/v1/keys/me", headers=auth())).status_code == 200
+        admin = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE "{database_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        response = await client.get("/v1/keys/me", headers=auth())
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["detail"] == "the database is unavailable; retry shortly"

@@ -180,12 +180,16 @@ class AlertReadsController(Controller):
         opt=READ,
         operation_id="alertStream",
         responses=event_stream(
-            "Server-Sent Events, never ending: a `: subscribed` comment first, then one `alert` event per"
-            " alert change (`id` = its position, `data` = JSON `{type, position, alert}`), and a"
-            " `: keep-alive` comment after 15 s without one."
+            "Server-Sent Events, live: a `: subscribed` comment first (with `retry: 1000`), then one"
+            " `alert` event per alert change (`id` = its position, `data` = JSON `{type, position, alert}`),"
+            " and a `: keep-alive` comment after 15 s without one. The server ends the connection after"
+            " `SENSORHUB_SSE_MAX_DURATION_S` (default 300 s) so clients spread over replicas again;"
+            " reconnect, as EventSource does."
         ),
     )
-    async def stream(self, channels: ChannelsPlugin, services: NamedDependency[Services]) -> ServerSentEvent:
+    async def stream(
+        self, channels: NamedDependency[ChannelsPlugin], services: NamedDependency[Services]
+    ) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
         from whichever replica handled the command. A ``: subscribed`` comment marks the start. The
         connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)."""

@@ -140,6 +140,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.InvalidCatalogNameError,  # the database is gone (dropped, being restored): not a bug here
     ConnectionError,
     TimeoutError,
     OSError,
