@@ -16,6 +16,7 @@ from litestar import Response
 from litestar.params import HeaderParameter, QueryParameter
 
 from sensorhub.bootstrap import Services
+from sensorhub.db import Conn
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.views import AlertView, BoundsView, DeviceView, MetricBody, ThresholdView
 from sensorhub.projections import queries, store
@@ -140,37 +141,47 @@ async def with_last_seen(services: Services, views: list[DeviceView]) -> None:
         view.last_seen_at = seen.get(view.device_id)
 
 
-async def device_detail(services: Services, device_id: str, *positions: int | None) -> Response[bytes] | None:
-    """``GET /v1/devices/{id}`` from the read model; None when the read model does not have it
-    (yet): the caller then answers from the event store."""
+async def _registry_detail(
+    services: Services, key: str, fetch: Callable[[Conn], Awaitable[bytes]], positions: tuple[int | None, ...]
+) -> tuple[bytes, dict[str, str]] | None:
+    """One row of the registry read model as cached JSON, with the consistency headers; None when
+    the read model does not have it (yet). ``fetch`` returns b"" for a missing row."""
     rs = read_side(services)
     headers = await rs.consistent(("registry",), *positions)
 
     async def load() -> bytes:
         async with services.pool.acquire() as conn:
-            row = await queries.device(conn, device_id)
+            return await fetch(conn)
+
+    body = await rs.cached("registry", key, load, fresh=any(p for p in positions))
+    return (body, headers) if body else None
+
+
+async def device_detail(services: Services, device_id: str, *positions: int | None) -> Response[bytes] | None:
+    """``GET /v1/devices/{id}`` from the read model; None when the read model does not have it
+    (yet): the caller then answers from the event store."""
+
+    async def fetch(conn: Conn) -> bytes:
+        row = await queries.device(conn, device_id)
         return b"" if row is None else msgspec.json.encode(device_view(row))
 
-    body = await rs.cached("registry", f"device:{device_id}", load, fresh=any(p for p in positions))
-    if not body:
+    found = await _registry_detail(services, f"device:{device_id}", fetch, positions)
+    if found is None:
         return None
-    view = msgspec.json.decode(body, type=DeviceView)
+    view = msgspec.json.decode(found[0], type=DeviceView)
     await with_last_seen(services, [view])
-    return _json(msgspec.json.encode(view), {**headers, "ETag": f'"{view.version}"'})
+    return _json(msgspec.json.encode(view), {**found[1], "ETag": f'"{view.version}"'})
 
 
 async def alert_detail(services: Services, alert_id: str, *positions: int | None) -> Response[bytes] | None:
     """``GET /v1/alerts/{id}`` from the read model; None when the read model does not have it (yet)."""
-    rs = read_side(services)
-    headers = await rs.consistent(("registry",), *positions)
 
-    async def load() -> bytes:
-        async with services.pool.acquire() as conn:
-            row = await queries.alert(conn, alert_id)
+    async def fetch(conn: Conn) -> bytes:
+        row = await queries.alert(conn, alert_id)
         return b"" if row is None else msgspec.json.encode(alert_view(row))
 
-    body = await rs.cached("registry", f"alert:{alert_id}", load, fresh=any(p for p in positions))
-    if not body:
+    found = await _registry_detail(services, f"alert:{alert_id}", fetch, positions)
+    if found is None:
         return None
-    version = msgspec.json.decode(body, type=AlertView).version
-    return _json(body, {**headers, "ETag": f'"{version}"'})
+    body, headers = found
+    return _json(body, {**headers, "ETag": f'"{msgspec.json.decode(body, type=AlertView).version}"'})
