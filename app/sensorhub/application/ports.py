@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sensorhub.application.stored_events import AppendResult, RecordedEvent, Snapshot, StreamAppend
+from sensorhub.application.stored_events import AppendResult, RecordedEvent, Snapshot, StreamAppend, StreamEvent
 from sensorhub.domain.aggregate import Event
 
 
@@ -23,6 +23,12 @@ class EventStore(Protocol):
         until: datetime | None = None,
     ) -> list[RecordedEvent]: ...
 
+    async def read_for_replay(
+        self, stream_id: str, *, from_version: int = 1, limit: int | None = None, until: datetime | None = None
+    ) -> list[StreamEvent]:
+        """``read_stream`` forward, reduced to what an aggregate's replay needs (the load path)."""
+        ...
+
     async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None: ...
 
     async def save_snapshot(self, snapshot: Snapshot) -> None: ...
@@ -34,6 +40,10 @@ class EventCodec(Protocol):
     def encode(self, event: object) -> tuple[str, int, dict[str, Any]]: ...
 
     def decode_record(self, record: RecordedEvent) -> Event: ...
+
+    def decode_json(self, name: str, schema_version: int, data: str | bytes) -> Event:
+        """Like ``decode_record``, from the payload's JSON text (``StreamEvent.data``)."""
+        ...
 
     def encode_state(self, state: object) -> dict[str, Any]: ...
 

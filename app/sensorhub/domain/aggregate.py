@@ -36,6 +36,15 @@ class Aggregate(Generic[S]):
     def evolve(cls, state: S | None, event: Event) -> S:
         raise NotImplementedError
 
+    @classmethod
+    def evolve_all(cls, state: S | None, events: Iterable[Event]) -> S | None:
+        """Fold many events: must equal ``evolve`` applied one event at a time. Replaying a long
+        stream goes through here, so an aggregate may override it with a cheaper fold (one that
+        does not build a new frozen state per event)."""
+        for event in events:
+            state = cls.evolve(state, event)
+        return state
+
     @property
     def state(self) -> S:
         if self._state is None:
@@ -53,8 +62,7 @@ class Aggregate(Generic[S]):
 
     def replay(self, events: Iterable[Event], *, version: int, position: int = 0) -> None:
         """Fold already-stored events in; ``version``/``position`` are those of the last one."""
-        for event in events:
-            self._state = self.evolve(self._state, event)
+        self._state = self.evolve_all(self._state, events)
         self.version = version
         self.position = position or self.position
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from sensorhub.domain import device_events as ev
 from sensorhub.domain.aggregate import Aggregate, Event
@@ -118,22 +119,46 @@ class Device(Aggregate[DeviceState]):
 
     @classmethod
     def evolve(cls, state: DeviceState | None, event: Event) -> DeviceState:
-        if isinstance(event, ev.DeviceRegistered):
-            return DeviceState(event.device_id, event.name, event.site, event.kind, event.metrics)
-        if state is None:
-            raise ValueError(f"{type(event).__name__} before DeviceRegistered")
-        match event:
-            case ev.DeviceRenamed(name=name):
-                return replace(state, name=name)
-            case ev.DeviceMoved(site=site):
-                return replace(state, site=site)
-            case ev.ThresholdSet(metric=metric, min=lo, max=hi, severity=severity):
-                others = [t for t in state.thresholds if t.metric != metric]
-                updated = [*others, Threshold(metric, lo, hi, severity)]
-                return replace(state, thresholds=tuple(sorted(updated, key=lambda t: t.metric)))
-            case ev.ThresholdCleared(metric=metric):
-                return replace(state, thresholds=tuple(t for t in state.thresholds if t.metric != metric))
-            case ev.DeviceDecommissioned():
-                return replace(state, status="decommissioned")
-            case _:
-                raise TypeError(f"Device cannot apply {type(event).__name__}")
+        return DeviceState(**_apply(_fields_of(state), event))
+
+    @classmethod
+    def evolve_all(cls, state: DeviceState | None, events: Iterable[Event]) -> DeviceState | None:
+        """One frozen state at the end instead of one per event: replaying a long stream with
+        ``dataclasses.replace`` per event spent ~40 % of its time in ``replace``. The fold mutates
+        a private dict of fields, so it stays a pure function of (state, events)."""
+        fields = _fields_of(state)
+        for event in events:
+            fields = _apply(fields, event)
+        return None if fields is None else DeviceState(**fields)
+
+
+_Fields = dict[str, Any]
+
+
+def _fields_of(state: DeviceState | None) -> _Fields | None:
+    """A private, mutable copy of the state's fields (its values are immutable and shared)."""
+    return None if state is None else dict(vars(state))
+
+
+def _apply(fields: _Fields | None, event: Event) -> _Fields:
+    """Fold one event into ``fields`` (mutated, or replaced on registration) and return them."""
+    if isinstance(event, ev.DeviceRegistered):
+        return dict(vars(DeviceState(event.device_id, event.name, event.site, event.kind, event.metrics)))
+    if fields is None:
+        raise ValueError(f"{type(event).__name__} before DeviceRegistered")
+    match event:
+        case ev.DeviceRenamed(name=name):
+            fields["name"] = name
+        case ev.DeviceMoved(site=site):
+            fields["site"] = site
+        case ev.ThresholdSet(metric=metric, min=lo, max=hi, severity=severity):
+            others = [t for t in fields["thresholds"] if t.metric != metric]
+            updated = [*others, Threshold(metric, lo, hi, severity)]
+            fields["thresholds"] = tuple(sorted(updated, key=lambda t: t.metric))
+        case ev.ThresholdCleared(metric=metric):
+            fields["thresholds"] = tuple(t for t in fields["thresholds"] if t.metric != metric)
+        case ev.DeviceDecommissioned():
+            fields["status"] = "decommissioned"
+        case _:
+            raise TypeError(f"Device cannot apply {type(event).__name__}")
+    return fields

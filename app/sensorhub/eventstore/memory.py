@@ -7,6 +7,7 @@ position order and the feed has no horizon to respect.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sensorhub.application.stored_events import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamEvent,
 )
 
 
@@ -109,6 +111,15 @@ class InMemoryEventStore:
         if until is not None:
             chosen = [e for e in chosen if e.recorded_at <= until]
         return chosen[:limit] if limit is not None else chosen
+
+    async def read_for_replay(
+        self, stream_id: str, *, from_version: int = 1, limit: int | None = None, until: datetime | None = None
+    ) -> list[StreamEvent]:
+        chosen = await self.read_stream(stream_id, from_version=from_version, limit=limit, until=until)
+        # the payload goes through JSON text, as it does on its way out of PostgreSQL
+        return [
+            StreamEvent(e.stream_version, e.position, e.type, e.schema_version, json.dumps(e.data)) for e in chosen
+        ]
 
     async def stream_version(self, stream_id: str) -> int:
         return len(self._streams.get(stream_id, []))

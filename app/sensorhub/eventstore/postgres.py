@@ -17,6 +17,7 @@ from sensorhub.application.stored_events import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamEvent,
 )
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
@@ -29,6 +30,13 @@ from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.observability import EVENTS_APPENDED
 
 _APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
+# The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
+# (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
+_READ_FOR_REPLAY = (
+    "SELECT stream_version, position, type, schema_version, data::text FROM events"
+    " WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
+    " ORDER BY stream_version LIMIT $3"
+)
 _CONCURRENCY = "SH409"
 _ID_CONFLICT = "SH422"
 
@@ -109,6 +117,12 @@ class PostgresEventStore:
             until,
         )
         return [record_from_row(r) for r in rows]
+
+    async def read_for_replay(
+        self, stream_id: str, *, from_version: int = 1, limit: int | None = None, until: datetime | None = None
+    ) -> list[StreamEvent]:
+        rows = await self._db.fetch(_READ_FOR_REPLAY, stream_id, from_version, limit, until)
+        return [StreamEvent(*r) for r in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         version = await self._db.fetchval("SELECT version FROM streams WHERE stream_id = $1", stream_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sensorhub.application.errors import ConcurrencyError, EventIdConflict, UnknownPosition
@@ -84,6 +86,22 @@ async def test_read_stream_forward_backward_and_limited(store: Store) -> None:
     assert [e.data["n"] for e in await store.read_stream("s", from_version=4, backwards=True)] == [4, 3, 2, 1]
     assert [e.stream_version for e in await store.read_stream("s", from_version=5, backwards=True, limit=1)] == [5]
     assert await store.read_stream("missing") == []
+
+
+async def test_read_for_replay_is_read_stream_reduced_to_what_replay_needs(store: Store) -> None:
+    await store.append("s", "Thing", [new_event(n=i, label=f"é{i}") for i in range(1, 6)])
+    await store.append("t", "Thing", [new_event()])
+    for kwargs in ({}, {"from_version": 3}, {"from_version": 2, "limit": 2}, {"limit": 0}):
+        full = await store.read_stream("s", **kwargs)  # type: ignore[arg-type]
+        reduced = await store.read_for_replay("s", **kwargs)  # type: ignore[arg-type]
+        assert [(e.stream_version, e.position, e.type, e.schema_version) for e in full] == [
+            (e.stream_version, e.position, e.type, e.schema_version) for e in reduced
+        ]
+        assert [e.data for e in full] == [json.loads(e.data) for e in reduced]
+    last = (await store.read_stream("s"))[-1]
+    assert len(await store.read_for_replay("s", until=last.recorded_at)) == 5
+    assert await store.read_for_replay("s", until=last.recorded_at - timedelta(days=1)) == []
+    assert await store.read_for_replay("missing") == []
 
 
 async def test_recorded_events_carry_type_schema_version_and_metadata(store: Store) -> None:
