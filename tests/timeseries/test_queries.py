@@ -123,3 +123,40 @@ async def test_buckets_are_aligned_to_the_epoch(ts: TimeSeries) -> None:
     week = await _buckets(ts, DAY, DAY + timedelta(hours=6), "1w", fill="none", aggs=("count",))
     assert [b["time"] for b in week] == [datetime(2030, 1, 10, tzinfo=UTC)]
     assert week[0]["time"].weekday() == 3
+
+
+async def test_raw_bucket_sums_add_values_in_reading_time_order_whatever_the_storage_order(ts: TimeSeries) -> None:
+    """Sub-hour buckets sum float8 values in reading-time order, so the answer does not depend on the
+    order rows were stored (or scanned) in: 1e17 + 1 - 1e17 is 0.0 in that order, 1.0 in another."""
+    await ts.register("d1", "temp")
+    await ts.register("d2", "temp")
+    t0, t1, t2 = DAY, DAY + timedelta(minutes=1), DAY + timedelta(minutes=2)
+    # d1 stored out of order (the last reading first, in its own transaction), d2 in order.
+    await ts.send([reading("d1", "temp", t2, -1e17)])
+    await ts.send([reading("d1", "temp", t0, 1e17), reading("d1", "temp", t1, 1.0)])
+    await ts.send([reading("d2", "temp", t0, 1e17), reading("d2", "temp", t1, 1.0), reading("d2", "temp", t2, -1e17)])
+    in_time_order = (1e17 + 1.0) + -1e17
+    assert in_time_order == 0.0
+    spec = BucketSpec(queries.parse_bucket("10m"), ("sum", "avg", "count", "first", "last"), "none")
+    async with ts.pool.acquire() as conn:
+        # A sequential scan returns d1's rows in storage order, not time order (the pool resets this).
+        await conn.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+        for device in ("d1", "d2"):
+            got = await ts.store.buckets(conn, SeriesRange(device, "temp", DAY, DAY + timedelta(hours=1)), spec)
+            assert got == [{"time": DAY, "sum": 0.0, "avg": 0.0, "count": 3, "first": 1e17, "last": -1e17}]
+
+
+async def test_latest_of_devices_is_the_newest_reading_of_each_of_their_series(ts: TimeSeries) -> None:
+    await ts.register("d1", "temp", "hum")
+    await ts.register("d2", "temp")
+    await ts.register("d3", "temp")
+    await ts.send([reading("d1", "temp", DAY + timedelta(minutes=m), float(m)) for m in (5, 1, 3)])
+    await ts.send([reading("d1", "hum", DAY, 40.0), reading("d2", "temp", DAY, 7.0), reading("d3", "temp", DAY, 9.0)])
+    await ts.send([reading("d1", "temp", DAY + timedelta(minutes=2), 99.0)])  # late: not the newest
+    async with ts.pool.acquire() as conn:
+        rows = await ts.store.latest_of_devices(conn, ["d1", "d2", "missing"])
+    assert sorted(tuple(r) for r in rows) == [
+        ("d1", "hum", DAY, 40.0),
+        ("d1", "temp", DAY + timedelta(minutes=5), 5.0),
+        ("d2", "temp", DAY, 7.0),
+    ]

@@ -1,11 +1,15 @@
 """SQL for readings queries: raw ranges and epoch-aligned buckets with gap filling, on any engine.
 
-Bucketed queries compute, per bucket, what the requested aggregates need of count, an exact
-``numeric`` sum, min, max, first and last (nothing else).
+Bucketed queries compute, per bucket, what the requested aggregates need of count, sum, min,
+max, first and last (nothing else).
 Buckets of whole hours are built from the hourly rollups where a rollup is current (not marked
 dirty by ingest, and its hour lies wholly inside the range) and from raw rows for every other hour,
-so the result is the same as from raw rows alone, only cheaper. Gap filling (``null``,
-``previous``, ``linear``) is done in SQL with window functions over a ``generate_series`` grid.
+so the result is the same as from raw rows alone, only cheaper: there the sum is ``numeric``, which
+does not depend on the order partial sums are added in. Other buckets come from raw rows only, and
+their sum is a ``float8`` sum taken in reading-time order: as deterministic (the same on every
+engine and plan), and about twice as fast as converting every value to ``numeric`` (which was
+~60 % of a one-day 1-minute bucket query). Gap filling (``null``, ``previous``, ``linear``) is done
+in SQL with window functions over a ``generate_series`` grid.
 """
 
 from __future__ import annotations
@@ -28,10 +32,17 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 # Only the columns the requested aggregates need are computed (``count`` always: it is cheap and
 # ``avg`` and the rollup merge use it); ``{columns}`` is filled in by ``_raw_buckets`` and
 # ``_rollup_buckets``.
+# The rows reach the aggregate sorted by (bucket, time) whatever the plan (a group aggregate
+# consumes them in that order, and so does a hash aggregate), so each bucket's float8 sum adds
+# its values in reading-time order.
 _RAW_BUCKETS = """
-SELECT {bucket} AS bucket, {columns}
-FROM readings
-WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+SELECT bucket, {columns}
+FROM (
+    SELECT {bucket} AS bucket, time, value
+    FROM readings
+    WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+    ORDER BY 1, 2
+) rows
 GROUP BY 1
 """
 
@@ -66,10 +77,11 @@ GROUP BY 1
 """
 
 # Per internal column: (from raw rows, hourly rollup columns, from raw rows per hour, merged from hours).
-# ``sum`` is ``numeric`` (exact, so independent of scan order and of rollups vs raw rows).
+# ``sum`` is ``numeric`` where hours are merged (independent of the order rollups and raw hours are
+# added in, so rollups = raw rows), a time-ordered ``float8`` sum where buckets come from raw rows only.
 _COLUMNS: dict[str, tuple[str, str, str, str]] = {
     "count": ("count(*) AS count", "r.count", "count(*) AS count", "sum(count)::bigint AS count"),
-    "sum": ("sum(value::numeric) AS sum", "r.sum", "sum(value::numeric) AS sum", "sum(sum) AS sum"),
+    "sum": ("sum(value) AS sum", "r.sum", "sum(value::numeric) AS sum", "sum(sum) AS sum"),
     "min": ("min(value) AS min", "r.min", "min(value) AS min", "min(min) AS min"),
     "max": ("max(value) AS max", "r.max", "max(value) AS max", "max(max) AS max"),
     "first": (

@@ -97,6 +97,10 @@ class BucketSpec:
     fill: queries.Fill
 
 
+# A ``latest_readings`` row: device_id, metric, time, value (indexable by position or name).
+LatestRow = asyncpg.Record
+
+
 @dataclass(frozen=True)
 class Point:
     time: datetime
@@ -159,13 +163,25 @@ class TimeSeriesStore:
     async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
-        return [{"time": r["bucket"], **{a: r[a] for a in spec.aggregates}} for r in rows]
+        # The columns are the bucket, then the aggregates in the order asked for (see ``bucket_query``);
+        # zipping by position is about half the Python time of looking every value up by name.
+        names = ("time", *spec.aggregates)
+        return [dict(zip(names, r, strict=True)) for r in rows]
 
     async def latest(self, conn: Conn, device_id: str) -> list[tuple[str, Point]]:
         rows = await conn.fetch(
             "SELECT metric, time, value FROM latest_readings WHERE device_id = $1 ORDER BY metric", device_id
         )
         return [(r["metric"], Point(r["time"], r["value"])) for r in rows]
+
+    async def latest_of_devices(self, conn: Conn, device_ids: Sequence[str]) -> list[LatestRow]:
+        """The latest reading of every series of these devices, as ``(device_id, metric, time, value)``
+        rows in no particular order: one scan of ``latest_readings`` (a row per series, kept by
+        ingest), with no per-series probe of ``readings`` and no per-row Python objects."""
+        return await conn.fetch(
+            "SELECT device_id, metric, time, value FROM latest_readings WHERE device_id = ANY($1::text[])",
+            list(device_ids),
+        )
 
     async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
         sql = "SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2"
