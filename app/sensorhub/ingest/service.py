@@ -8,7 +8,7 @@ import time as timer
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -87,7 +87,7 @@ class ReadingsIngest:
         async with self._pool.acquire() as conn:
             devices = await self.catalog.get(conn, {r.device_id for _, r in parsed.readings})
             accepted = self._validate(parsed, devices, result)
-            await self._store.ensure_days(conn, {utc_day(r.time) for r in accepted})
+            await self._store.ensure_days(conn, _days(accepted))
             for attempt in range(1, ATTEMPTS + 1):
                 try:
                     async with conn.transaction():
@@ -99,7 +99,7 @@ class ReadingsIngest:
                     if attempt == ATTEMPTS or not _retryable(exc):
                         raise
                     self._store.forget_days()
-                    await self._store.ensure_days(conn, {utc_day(r.time) for r in accepted})
+                    await self._store.ensure_days(conn, _days(accepted))
                     await asyncio.sleep(0.01 * attempt)
         result.rejected.sort(key=lambda r: r.index)
         self._observe(result, timer.perf_counter() - started)
@@ -108,11 +108,17 @@ class ReadingsIngest:
     def _validate(self, parsed: Parsed, devices: dict[str, DeviceInfo], result: IngestResult) -> list[Reading]:
         now = self._clock()
         latest_allowed, earliest_allowed = now + MAX_FUTURE, oldest_kept(now, self._retention_days)
+        # Fast path: one set lookup and one chained comparison per row; only a row that fails them
+        # goes through ``_problem``, which finds the reason (same verdicts, less client CPU per row).
+        writable = {(d.device_id, m) for d in devices.values() if d.status != "decommissioned" for m in d.metrics}
         seen: set[tuple[str, str, datetime]] = set()
         accepted: list[Reading] = []
         for index, reading in parsed.readings:
-            problem = _problem(reading, devices.get(reading.device_id), latest_allowed, earliest_allowed)
-            if problem is not None:
+            if (reading.device_id, reading.metric) not in writable or not (
+                earliest_allowed <= reading.time <= latest_allowed
+            ):
+                problem = _problem(reading, devices.get(reading.device_id), latest_allowed, earliest_allowed)
+                assert problem is not None, "the fast path refused a row that _problem accepts"
                 result.rejected.append(Rejection(index, *problem))
                 continue
             key = (reading.device_id, reading.metric, reading.time)
@@ -193,6 +199,12 @@ class ReadingsIngest:
         READINGS_DUPLICATE.inc(result.duplicates)
         for rejection in result.rejected:
             READINGS_REJECTED.labels(rejection.reason).inc()
+
+
+def _days(readings: list[Reading]) -> set[date]:
+    """The UTC days of these readings. A batch repeats few distinct times (many series share a
+    timestamp), so converting each distinct time once is several times cheaper than every row's."""
+    return {utc_day(t) for t in {r.time for r in readings}}
 
 
 def _retryable(exc: BaseException) -> bool:
