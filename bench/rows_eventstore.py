@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -15,8 +16,9 @@ from sensorhub.application.commands import execute
 from sensorhub.application.errors import TooMuchContention
 from sensorhub.application.stored_events import NewEvent
 from sensorhub.application.unit_of_work import CommandContext
-from sensorhub.domain.device import Device
+from sensorhub.domain.device import Device, DeviceState
 from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
+from sensorhub.domain.device_events import DeviceRenamed
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.catalog import build_registry
 from sensorhub.eventstore.notify import AppendNotifier
@@ -61,20 +63,18 @@ RAW_UNNEST = (
 )
 
 
-_NO_NOTIFY_APPEND = (
-    "SELECT * FROM bench_append_without_notify($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[],"
-    " $8::jsonb[])"
+_APPEND_0005 = (
+    "SELECT stream_version, position, replayed FROM bench_append_0005($1, $2, $3, $4::uuid[], $5::text[], $6::int[],"
+    " $7::jsonb[], $8::jsonb[])"
 )
 
 
-def _function_without_notify() -> str:
-    """``eventstore_append`` as migration 0002 defines it, minus its ``pg_notify``."""
-    sql = next(m.sql for m in migrations.available() if m.version == 2)
-    fn = sql[sql.index("CREATE FUNCTION eventstore_append(") :]
-    notify = "SELECT pg_notify('sensorhub_events', max(i.position)::text) FROM inserted i"
-    assert notify in fn, "eventstore_append changed: update the diagnostic variant"
-    fn = fn.replace(notify, "SELECT 1 FROM inserted i LIMIT 1")
-    return fn.replace("CREATE FUNCTION eventstore_append(", "CREATE OR REPLACE FUNCTION bench_append_without_notify(")
+def _function_of_0005() -> str:
+    """``eventstore_append`` as migration 0005 defined it (before 0006's fast path), renamed."""
+    sql = next(m.sql for m in migrations.available() if m.version == 5)
+    head = "CREATE OR REPLACE FUNCTION eventstore_append("
+    assert head in sql, "migration 0005 changed?"
+    return sql[sql.index(head) :].replace(head, "CREATE OR REPLACE FUNCTION bench_append_0005(")
 
 
 def payload(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -172,18 +172,28 @@ async def single_append(ctx: Context) -> RowResult:
 
             return run
 
-        # Diagnostic: migration 0002's append minus its in-transaction pg_notify, and no notifier.
-        # NOTIFY takes a database-wide lock from pre-commit to the end of commit (including the WAL
-        # flush), so it serialised every committing append (0002); since 0005 the function has no
-        # notify and this variant measures what the coalesced post-commit NOTIFY still costs.
+        # Diagnostics. Without NOTIFY: the same appends with no notifier, i.e. what the coalesced
+        # post-commit NOTIFY costs. Function of 0005: the SQL function before 0006's fast path, called
+        # as the store calls it, without notifier: against "without NOTIFY" it isolates 0006's gain.
+        plain_store = PostgresEventStore(ctx.pool)
         async with ctx.pool.acquire() as conn:
-            await conn.execute(_function_without_notify())
+            await conn.execute(_function_of_0005())
 
         async def ours_no_notify(r: int) -> Measurement:
             async def op(w: int, i: int) -> int:
                 data, meta = payload(i)
+                await plain_store.append(
+                    f"nn-{r}-{w}", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], expected=i
+                )
+                return 1
+
+            return await timed_writers(writers, seconds, op)
+
+        async def function_0005(r: int) -> Measurement:
+            async def op(w: int, i: int) -> int:
+                data, meta = payload(i)
                 await ctx.pool.fetch(
-                    _NO_NOTIFY_APPEND, f"nn-{r}-{w}", "Device", str(i), [uuid.uuid4()], ["DeviceRenamed"], [1],
+                    _APPEND_0005, f"f5-{r}-{w}", "Device", str(i), [uuid.uuid4()], ["DeviceRenamed"], [1],
                     [data], [meta],
                 )
                 return 1
@@ -195,6 +205,7 @@ async def single_append(ctx: Context) -> RowResult:
             {
                 "sensorhub": ours,
                 "sensorhub without NOTIFY (diagnostic)": ours_no_notify,
+                "append function of migration 0005 (diagnostic)": function_0005,
                 "raw asyncpg INSERT": raw,
                 "eventsourcing (default)": es(es_default, "d"),
                 "eventsourcing (db functions)": es(es_funcs, "f"),
@@ -211,6 +222,7 @@ async def single_append(ctx: Context) -> RowResult:
         summaries(runs),
         [],
     )
+    gain_0006 = row.ratio("sensorhub without NOTIFY (diagnostic)", "append function of migration 0005 (diagnostic)")
     row.checks = [
         ratio_check(row, "sensorhub", "raw asyncpg INSERT", 0.8, "vs raw INSERT"),
         ratio_check(row, "sensorhub", "eventsourcing (default)", 4.0, "vs eventsourcing (default)"),
@@ -218,6 +230,12 @@ async def single_append(ctx: Context) -> RowResult:
             "without NOTIFY (diagnostic) vs raw INSERT",
             "(reported)",
             f"{row.ratio('sensorhub without NOTIFY (diagnostic)', 'raw asyncpg INSERT'):.2f}x",
+            None,
+        ),
+        Check(
+            "without NOTIFY vs function of 0005 (diagnostic)",
+            "(reported)",
+            f"{gain_0006:.2f}x",
             None,
         ),
         Check(
@@ -351,6 +369,13 @@ async def hot_stream(ctx: Context) -> RowResult:
     return row
 
 
+def _evolve_with_replace(state: DeviceState | None, event: object) -> DeviceState:
+    """``Device.evolve`` as it was before ``evolve_all``, for the renames this row's stream holds."""
+    if state is not None and isinstance(event, DeviceRenamed):
+        return dataclasses.replace(state, name=event.name)
+    return Device.evolve(state, event)  # type: ignore[arg-type]
+
+
 async def aggregate_load(ctx: Context) -> RowResult:
     sz = ctx.sizes
     registry = build_registry()
@@ -379,7 +404,31 @@ async def aggregate_load(ctx: Context) -> RowResult:
 
         return run
 
-    runs = await interleave(sz.rounds, {"without snapshot": loads(0), "with snapshot": loads(every)})
+    async def old_path(_: int) -> Measurement:
+        """Diagnostic: the load path before read_for_replay/evolve_all (full RecordedEvents, dict
+        payloads decoded by the jsonb codec, one frozen state per event), for a same-run comparison."""
+        lat: list[float] = []
+        reset_peak_rss()
+        start = time.perf_counter()
+        for _ in range(sz.aggregate_loads):
+            t0 = time.perf_counter()
+            async with ctx.pool.acquire() as conn:
+                records = await PostgresEventStore(conn).read_stream(device_id)
+            state = None
+            for r in records:
+                state = _evolve_with_replace(state, registry.decode_record(r))
+            lat.append(time.perf_counter() - t0)
+            assert state is not None and records[-1].stream_version == sz.aggregate_events
+        return Measurement(len(lat), time.perf_counter() - start, 0, lat, peak_rss_mb())
+
+    runs = await interleave(
+        sz.rounds,
+        {
+            "without snapshot": loads(0),
+            "with snapshot": loads(every),
+            "without snapshot, path before (diagnostic)": old_path,
+        },
+    )
     row = RowResult(
         "aggregate load",
         ctx.engine,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -29,7 +31,11 @@ from sensorhub.eventstore.feed import (
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.observability import EVENTS_APPENDED
 
-_APPEND = "SELECT * FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
+# Only the columns an AppendResult needs: ids, transaction ids and timestamps would be decoded for nothing.
+_APPEND = (
+    "SELECT stream_version, position, replayed"
+    " FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
+)
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
 _READ_FOR_REPLAY = (
@@ -68,17 +74,18 @@ class PostgresEventStore:
             )
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
-        positions = tuple(r["position"] for r in rows)
-        if not rows[0]["replayed"]:
-            EVENTS_APPENDED.labels(stream_type=stream_type).inc(len(rows))
+        positions = tuple(r[1] for r in rows)
+        replayed: bool = rows[0][2]
+        if not replayed:
+            _appended_counter(stream_type).inc(len(rows))
             if self._notifier is not None and self._commits_itself():
                 self._notifier.committed(positions[-1])
         return AppendResult(
             stream_id=stream_id,
-            version=rows[-1]["stream_version"],
+            version=rows[-1][0],
             position=positions[-1],
             positions=positions,
-            replayed=rows[0]["replayed"],
+            replayed=replayed,
         )
 
     async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
@@ -184,6 +191,13 @@ class PostgresEventStore:
                 yield conn
         else:
             yield self._db
+
+
+@functools.cache
+def _appended_counter(stream_type: str) -> Any:
+    """The labelled counter child, looked up once per stream type (``labels()`` costs a lock and
+    a few microseconds on every append otherwise)."""
+    return EVENTS_APPENDED.labels(stream_type=stream_type)
 
 
 def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -> Exception:

@@ -78,6 +78,41 @@ async def test_a_reused_event_id_with_other_content_is_an_error(store: Store) ->
     assert await store.stream_version("other") == 0
 
 
+@pytest.mark.parametrize("expected", ["any", "stream_exists", 1, "exact-after"])
+async def test_a_retried_append_replays_whatever_its_expectation_and_leaves_the_version(
+    store: Store, expected: str | int
+) -> None:
+    await store.append("s", "Thing", [new_event()], "no_stream")
+    events = [new_event(n=2), new_event(n=3)]
+    exp = 1 if expected == "exact-after" else expected
+    first = await store.append("s", "Thing", events, exp)  # type: ignore[arg-type]
+    again = await store.append("s", "Thing", events, exp)  # type: ignore[arg-type]
+    assert again.replayed
+    assert (again.version, again.positions) == (first.version, first.positions) == (3, first.positions)
+    assert await store.stream_version("s") == 3
+    assert (await store.append("s", "Thing", [new_event()], 3)).version == 4  # the version was given back intact
+
+
+@pytest.mark.parametrize("expected", ["any", "no_stream", 0, "stream_exists", 2])
+async def test_an_event_id_stored_in_another_stream_is_refused_whatever_the_expectation(
+    store: Store, expected: str | int
+) -> None:
+    taken = new_event(n=1)
+    await store.append("owner", "Thing", [taken])
+    target = "fresh" if expected in ("no_stream", 0) else "existing"
+    if target == "existing":
+        await store.append("existing", "Thing", [new_event(), new_event()])
+    with pytest.raises(EventIdConflict):
+        await store.append(target, "Thing", [taken], expected)  # type: ignore[arg-type]
+    with pytest.raises(EventIdConflict):
+        await store.append(target, "Thing", [new_event(), taken], expected)  # type: ignore[arg-type]
+    assert await store.stream_version(target) == (0 if target == "fresh" else 2)
+    assert await store.stream_version("owner") == 1
+    assert (await store.append(target, "Thing", [new_event()], expected)).version == (  # type: ignore[arg-type]
+        1 if target == "fresh" else 3
+    )
+
+
 async def test_read_stream_forward_backward_and_limited(store: Store) -> None:
     await store.append("s", "Thing", [new_event(n=i) for i in range(1, 6)])
     await store.append("t", "Thing", [new_event()])
