@@ -14,7 +14,7 @@ from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.eventstore.feed import Connection
-from sensorhub.projections.model import Effects, column_arrays, parse_time, table, unnest_select, upsert
+from sensorhub.projections.model import Effects, insert, parse_time, table, upsert
 
 SUBJECT_COLUMNS = (("alert_id", "text"), ("device_id", "text"), ("metric", "text"), ("severity", "text"))
 HISTORY_COLUMNS = (
@@ -75,12 +75,7 @@ class AlertHistoryProjection:
             )
         await upsert(conn, subjects_table, "alert_id", SUBJECT_COLUMNS, new_subjects)
         await _ensure_partitions(conn, generation, {row["time"] for row in history})
-        if history:
-            await conn.execute(
-                f"INSERT INTO {table('rm_alert_history', generation)} {unnest_select(HISTORY_COLUMNS)}"
-                " ON CONFLICT DO NOTHING",
-                *column_arrays(HISTORY_COLUMNS, history),
-            )
+        await insert(conn, table("rm_alert_history", generation), HISTORY_COLUMNS, history, "DO NOTHING")
 
 
 def _transition_facts(event_type: str, data: dict[str, Any]) -> tuple[datetime, float | None, str | None]:

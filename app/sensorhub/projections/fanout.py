@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import msgspec
 import redis.asyncio as aioredis
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.stores.redis import RedisStore
 
 from sensorhub.application.stored_events import FeedCursor
@@ -36,22 +35,31 @@ def stamp_key(projection: str) -> str:
 class Fanout:
     def __init__(self, redis: aioredis.Redis | None) -> None:
         self._redis = redis
-        self._channels = RedisChannelsPubSubBackend(redis=redis) if redis is not None else None
         self._stamps = RedisStore(redis, namespace=CACHE_NAMESPACE) if redis is not None else None
 
     async def in_transaction(self, conn: Connection, effects: Effects) -> None:
-        """Without Redis: NOTIFY is transactional, delivered only if the batch commits."""
-        if self._channels is None:
-            for change in effects.alert_changes:
-                await conn.execute("SELECT pg_notify($1, $2)", ALERTS_CHANNEL, msgspec.json.encode(change).decode())
+        """Without Redis: NOTIFY is transactional, delivered only if the batch commits. One
+        statement for the whole batch (a catch-up batch can carry thousands of changes);
+        ``pg_notify`` runs once per array element, in array order."""
+        if self._redis is None and effects.alert_changes:
+            await conn.execute(
+                "SELECT pg_notify($1, change) FROM unnest($2::text[]) AS change",
+                ALERTS_CHANNEL,
+                [msgspec.json.encode(change).decode() for change in effects.alert_changes],
+            )
 
     async def after_commit(self, projection: str, generation: int, cursor: FeedCursor, effects: Effects) -> None:
-        if self._channels is None or self._stamps is None:
+        if self._redis is None or self._stamps is None:
             return
         try:
             await self._stamps.set(stamp_key(projection), stamp_of(generation, cursor), expires_in=STAMP_TTL_S)
-            for change in effects.alert_changes:
-                await self._channels.publish(msgspec.json.encode(change), [ALERTS_CHANNEL])
+            if effects.alert_changes:
+                # The PUBLISHes RedisChannelsPubSubBackend.publish would send one by one (its script
+                # publishes to the channel name as given), pipelined: one round trip, same order.
+                pipe = self._redis.pipeline(transaction=False)
+                for change in effects.alert_changes:
+                    pipe.publish(ALERTS_CHANNEL, msgspec.json.encode(change))
+                await pipe.execute()
         except Exception as exc:  # Redis is optional: readers fall back to the database
             log.warning("redis fan-out failed", projection=projection, error=repr(exc))
 

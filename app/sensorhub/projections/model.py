@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.eventstore.feed import Connection
+from sensorhub.projections.rows import Columns, Row, encode_rows, insert_sql, update_sql, upsert_sql
 
 
 @dataclass
@@ -36,31 +36,26 @@ def table(name: str, generation: int) -> str:
 
 
 def parse_time(value: str | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    """A payload time; a naive one is UTC (rows are sent as text, which PostgreSQL would
+    otherwise read in the session's time zone)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-async def upsert(
-    conn: Connection, relation: str, key: str, columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]
-) -> None:
+async def upsert(conn: Connection, relation: str, key: str, columns: Columns, rows: Sequence[Row]) -> None:
     """Insert or overwrite ``rows`` in one statement (``columns``: name and PostgreSQL type)."""
-    if not rows:
-        return
-    await conn.execute(
-        f"INSERT INTO {relation} {unnest_select(columns)}"
-        f' ON CONFLICT ("{key}") DO UPDATE SET ' + ", ".join(f'"{c}" = excluded."{c}"' for c, _ in columns if c != key),
-        *column_arrays(columns, rows),
-    )
+    if rows:
+        await conn.execute(upsert_sql(relation, key, tuple(columns)), encode_rows(columns, rows))
 
 
-def unnest_select(columns: Sequence[tuple[str, str]]) -> str:
-    """``(cols) SELECT ... FROM unnest($1, $2, ...)``; jsonb travels as text (asyncpg would read a
-    JSON list inside an array parameter as another array dimension)."""
-    names = ", ".join(f'"{c}"' for c, _ in columns)
-    params = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(columns, start=1))
-    values = ", ".join(f"v{i}::jsonb" if t == "jsonb" else f"v{i}" for i, (_, t) in enumerate(columns, start=1))
-    aliases = ", ".join(f"v{i}" for i in range(1, len(columns) + 1))
-    return f"({names}) SELECT {values} FROM unnest({params}) AS t({aliases})"
+async def insert(conn: Connection, relation: str, columns: Columns, rows: Sequence[Row], on_conflict: str) -> None:
+    """Insert ``rows`` in one statement; ``on_conflict``: what follows ``ON CONFLICT``."""
+    if rows:
+        await conn.execute(insert_sql(relation, tuple(columns), on_conflict), encode_rows(columns, rows))
 
 
-def column_arrays(columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    return [[json.dumps(row[c], separators=(",", ":")) if t == "jsonb" else row[c] for row in rows] for c, t in columns]
+async def update(conn: Connection, relation: str, key: str, columns: Columns, rows: Sequence[Row]) -> None:
+    """Overwrite only ``columns`` (``key`` among them) of rows that exist: cheaper than an upsert
+    of the whole row when a batch changed a few columns of rows it loaded."""
+    if rows:
+        await conn.execute(update_sql(relation, key, tuple(columns)), encode_rows(columns, rows))

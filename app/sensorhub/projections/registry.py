@@ -3,7 +3,10 @@
 One projection on purpose: a device's open alert count and an alert's site need both
 streams, and keeping them in one projection makes them consistent with each other and
 rebuilt together. A batch is folded in memory: load the rows it touches, apply every
-event, write each changed row once.
+event, write each changed row once — and only what changed where that is cheaper to know
+than to rewrite: a device that only alert events touched has just its open alert count
+read and written; an alert raised earlier has just its lifecycle columns written; an alert
+raised in the batch is not looked up at all (its raise defines the whole row).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.eventstore.feed import Connection
-from sensorhub.projections.model import Effects, parse_time, table, upsert
+from sensorhub.projections.model import Effects, parse_time, table, update, upsert
 
 DEVICE_COLUMNS = (
     ("device_id", "text"),
@@ -48,6 +51,21 @@ ALERT_COLUMNS = (
     ("position", "int8"),
     ("updated_at", "timestamptz"),
 )
+DEVICE_COUNT_COLUMNS = (("device_id", "text"), ("open_alerts", "int4"))
+# What an alert's later events change (never its subject, raise time, trigger or threshold).
+ALERT_LIFECYCLE_COLUMNS = (
+    ("alert_id", "text"),
+    ("status", "text"),
+    ("acknowledged_by", "text"),
+    ("acknowledged_at", "timestamptz"),
+    ("resolved_by", "text"),
+    ("resolved_at", "timestamptz"),
+    ("resolution", "text"),
+    ("note", "text"),
+    ("version", "int8"),
+    ("position", "int8"),
+    ("updated_at", "timestamptz"),
+)
 DEVICE_EVENTS = frozenset(
     {"DeviceRegistered", "DeviceRenamed", "DeviceMoved", "ThresholdSet", "ThresholdCleared", "DeviceDecommissioned"}
 )
@@ -63,11 +81,13 @@ class RegistryProjection:
         self, conn: Connection, generation: int, events: Sequence[RecordedEvent], effects: Effects | None
     ) -> None:
         devices_table, alerts_table = table("rm_devices", generation), table("rm_alerts", generation)
-        alert_ids = {e.data["alert_id"] for e in events if e.type in ALERT_EVENTS}
-        alerts = await _load(conn, alerts_table, "alert_id", alert_ids)
-        device_ids = {e.data["device_id"] for e in events if e.type in DEVICE_EVENTS or e.type == "AlertRaised"}
-        device_ids |= {a["device_id"] for a in alerts.values()}
-        devices = await _load(conn, devices_table, "device_id", device_ids)
+        alerts = await _load(conn, alerts_table, "alert_id", "*", _alerts_to_load(events))
+        full_ids = {e.data["device_id"] for e in events if e.type in DEVICE_EVENTS}
+        counted_ids = {e.data["device_id"] for e in events if e.type == "AlertRaised"}
+        counted_ids |= {a["device_id"] for a in alerts.values()}
+        devices = await _load(conn, devices_table, "device_id", "*", full_ids)
+        # Devices that only alert events touch need nothing but their open alert count.
+        devices |= await _load(conn, devices_table, "device_id", "device_id, open_alerts", counted_ids - full_ids)
         fold = _Fold(devices, alerts)
         for event in events:
             if event.type in DEVICE_EVENTS:
@@ -76,14 +96,30 @@ class RegistryProjection:
                 alert = fold.alert_event(event)
                 if effects is not None and alert is not None:
                     effects.alert_changes.append(alert_change(event, alert))
-        await upsert(conn, devices_table, "device_id", DEVICE_COLUMNS, [devices[k] for k in fold.dirty_devices])
-        await upsert(conn, alerts_table, "alert_id", ALERT_COLUMNS, [alerts[k] for k in fold.dirty_alerts])
+        await upsert(conn, devices_table, "device_id", DEVICE_COLUMNS, [devices[k] for k in fold.changed_devices])
+        counts = [devices[k] for k in fold.counted_devices - fold.changed_devices]
+        await update(conn, devices_table, "device_id", DEVICE_COUNT_COLUMNS, counts)
+        await upsert(conn, alerts_table, "alert_id", ALERT_COLUMNS, [alerts[k] for k in fold.raised_alerts])
+        moved = [alerts[k] for k in fold.changed_alerts - fold.raised_alerts]
+        await update(conn, alerts_table, "alert_id", ALERT_LIFECYCLE_COLUMNS, moved)
 
 
-async def _load(conn: Connection, relation: str, key: str, ids: set[str]) -> dict[str, Row]:
+def _alerts_to_load(events: Sequence[RecordedEvent]) -> set[str]:
+    """Alerts the batch changes but does not raise first: an ``AlertRaised`` replaces the whole row."""
+    raised: set[str] = set()
+    wanted: set[str] = set()
+    for e in events:
+        if e.type == "AlertRaised":
+            raised.add(e.data["alert_id"])
+        elif e.type in ALERT_EVENTS and e.data["alert_id"] not in raised:
+            wanted.add(e.data["alert_id"])
+    return wanted
+
+
+async def _load(conn: Connection, relation: str, key: str, columns: str, ids: set[str]) -> dict[str, Row]:
     if not ids:
         return {}
-    rows = await conn.fetch(f"SELECT * FROM {relation} WHERE {key} = ANY($1::text[])", list(ids))
+    rows = await conn.fetch(f"SELECT {columns} FROM {relation} WHERE {key} = ANY($1::text[])", list(ids))
     return {r[key]: dict(r) for r in rows}
 
 
@@ -91,8 +127,12 @@ class _Fold:
     def __init__(self, devices: dict[str, Row], alerts: dict[str, Row]) -> None:
         self.devices = devices
         self.alerts = alerts
-        self.dirty_devices: set[str] = set()
-        self.dirty_alerts: set[str] = set()
+        # What to write: whole device rows, or just the open alert count; alerts raised in the
+        # batch (whole rows) or moved along their lifecycle (``ALERT_LIFECYCLE_COLUMNS``).
+        self.changed_devices: set[str] = set()
+        self.counted_devices: set[str] = set()
+        self.raised_alerts: set[str] = set()
+        self.changed_alerts: set[str] = set()
 
     def device_event(self, event: RecordedEvent) -> None:
         data, device_id = event.data, event.data["device_id"]
@@ -126,7 +166,7 @@ class _Fold:
             case _:
                 pass
         device.update(version=event.stream_version, position=event.position, updated_at=event.recorded_at)
-        self.dirty_devices.add(device_id)
+        self.changed_devices.add(device_id)
 
     def alert_event(self, event: RecordedEvent) -> Row | None:
         data, alert_id = event.data, event.data["alert_id"]
@@ -148,6 +188,7 @@ class _Fold:
                 "note": None,
             }
             self.alerts[alert_id] = alert  # type: ignore[assignment]
+            self.raised_alerts.add(alert_id)
             self._count_open(data["device_id"], +1)
         alert = self.alerts.get(alert_id)
         if alert is None:
@@ -177,14 +218,14 @@ class _Fold:
         if was_open and alert["status"] == "resolved":
             self._count_open(alert["device_id"], -1)
         alert.update(version=event.stream_version, position=event.position, updated_at=event.recorded_at)
-        self.dirty_alerts.add(alert_id)
+        self.changed_alerts.add(alert_id)
         return alert
 
     def _count_open(self, device_id: str, delta: int) -> None:
         device = self.devices.get(device_id)
         if device is not None:
             device["open_alerts"] = max(0, device["open_alerts"] + delta)
-            self.dirty_devices.add(device_id)
+            self.counted_devices.add(device_id)
 
 
 def alert_change(event: RecordedEvent, alert: Row) -> dict[str, Any]:

@@ -7,9 +7,10 @@ process dies or freezes, its session ends (socket closed, TCP keepalives,
 ``idle_session_timeout``), the lock is released and no half-done batch survives: a standby
 takes over within about ``lock_retry_s``.
 
-A batch: read the checkpoint, read up to ``batch_size`` events after it from the gap-safe
-feed, fold them into the live generation's tables, advance the checkpoint (fenced on its old
-value) — one transaction. Effects (SSE fan-out, cache stamp) follow the commit.
+A batch: read the checkpoint, read up to ``batch_size`` events (``rebuild_batch_size`` while
+the previous batch came back full) after it from the gap-safe feed, fold them into the live
+generation's tables, advance the checkpoint (fenced on its old value) — one transaction.
+Effects (SSE fan-out, cache stamp) follow the commit.
 
 Rebuild: when requested, the leader creates generation N+1 and, between live batches, replays
 the feed into it from position zero with no effects. Once its checkpoint has reached the live
@@ -38,6 +39,7 @@ from sensorhub.observability import (
 from sensorhub.projections import queries, store
 from sensorhub.projections.fanout import Fanout
 from sensorhub.projections.model import Effects, Projection
+from sensorhub.projections.rows import use_fast_json
 
 log = get_logger("sensorhub.projections")
 
@@ -112,6 +114,7 @@ class ProjectionRunner:
             },
         )
         await init_connection(conn)
+        await use_fast_json(conn)
         return conn
 
     async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
@@ -119,6 +122,7 @@ class ProjectionRunner:
         log.info("leading projection", projection=self.name, holder=self._holder)
         next_heartbeat = 0.0
         quick_retries = 0
+        behind = False
         while not stop.is_set():
             self.wake.clear()
             if time.monotonic() >= next_heartbeat:
@@ -129,13 +133,15 @@ class ProjectionRunner:
             if gens.rebuild_requested and shadow is None:
                 shadow = await store.start_shadow(conn, self.name)
                 log.info("rebuild started", projection=self.name, generation=shadow)
-            applied = await self._batch(conn, gens.live, live=True, limit=self._config.batch_size)
+            limit = self._live_limit(behind)
+            applied = await self._batch(conn, gens.live, live=True, limit=limit)
+            behind = applied >= limit
             if shadow is not None:
                 replayed = await self._batch(conn, shadow, live=False, limit=self._config.rebuild_batch_size)
                 if replayed < self._config.rebuild_batch_size:
                     await self._try_swap(conn)
                 continue
-            if applied >= self._config.batch_size:
+            if behind:
                 continue
             if applied == 0 and quick_retries > 0:
                 # woken by a notification but nothing readable yet: an older transaction still
@@ -147,6 +153,13 @@ class ProjectionRunner:
                 stop, max(0.0, min(self._config.poll_interval_s, next_heartbeat - time.monotonic()))
             )
             quick_retries = 5 if woken else 0
+
+    def _live_limit(self, behind: bool) -> int:
+        """Live batches are small, so changes go out promptly; once a batch comes back full the
+        projection is behind (a restart, a burst) and batches grow to the rebuild size until it
+        has caught up: per-batch costs (round trips, commit, fan-out call) amortise over more
+        events. Every event still yields its effects, after its batch commits."""
+        return max(self._config.batch_size, self._config.rebuild_batch_size) if behind else self._config.batch_size
 
     async def _batch(self, conn: asyncpg.Connection, generation: int, *, live: bool, limit: int) -> int:
         effects = Effects() if live else None
