@@ -14,16 +14,18 @@ import msgspec
 CSV_HEADER = ("device_id", "metric", "time", "value")
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """One reading. A frozen ``msgspec.Struct`` rather than a frozen dataclass: ingest makes one per
+    row, and a Struct is about 7x cheaper to construct (a frozen dataclass sets every field through
+    ``object.__setattr__``), which was a visible share of parsing a 5 k-row request."""
+
     device_id: str
     metric: str
     time: datetime
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(msgspec.Struct, frozen=True, gc=False):
     index: int
     reason: str  # a stable code: unknown_device, decommissioned_device, unknown_metric, ...
     detail: str  # what is wrong and what would be right
@@ -106,7 +108,50 @@ def _check_rows(count: int, limit: int | None) -> None:
         raise TooManyRows(count, limit)
 
 
+class _WellFormedRow(msgspec.Struct):
+    device_id: str
+    metric: str
+    time: str
+    value: float
+
+
+class _WellFormedBatch(msgspec.Struct):
+    readings: list[_WellFormedRow]
+
+
+_WELL_FORMED = msgspec.json.Decoder(_WellFormedBatch)
+
+
+def _parse_well_formed_json(body: bytes, max_rows: int | None) -> Parsed | None:
+    """The common case, fast: every row has string ids, an RFC 3339 time with an offset and a finite
+    number. msgspec checks the types in C while decoding (no dict per row); the time is still
+    parsed by ``parse_time``'s ``datetime.fromisoformat``, so accepted rows are exactly what the
+    general path accepts. ``None`` if any row is not like that: the general path then gives every
+    row its own verdict and reason (so the outcome never depends on which path ran)."""
+    try:
+        batch = _WELL_FORMED.decode(body)
+    except msgspec.DecodeError:  # includes msgspec.ValidationError
+        return None
+    _check_rows(len(batch.readings), max_rows)
+    readings: list[tuple[int, Reading]] = []
+    from_iso = datetime.fromisoformat
+    for index, row in enumerate(batch.readings):
+        if not (row.device_id and row.metric and math.isfinite(row.value)):
+            return None
+        try:
+            time = from_iso(row.time)
+        except ValueError:
+            return None
+        if time.tzinfo is None:
+            return None
+        readings.append((index, Reading(row.device_id, row.metric, time, row.value)))
+    return Parsed(readings, [])
+
+
 def parse_json(body: bytes, max_rows: int | None = None) -> Parsed:
+    fast = _parse_well_formed_json(body, max_rows)
+    if fast is not None:
+        return fast
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
@@ -137,17 +182,20 @@ def parse_csv(body: bytes, max_rows: int | None = None) -> Parsed:
     except UnicodeDecodeError:
         raise BodyError("the CSV body must be UTF-8") from None
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != CSV_HEADER:
-        raise BodyError(f"the CSV body must start with the header {','.join(CSV_HEADER)}")
     rows: list[Any] = []
-    for record in reader:
-        if not record:
-            continue
-        if len(record) != len(CSV_HEADER):
-            rows.append(Rejection(len(rows), "malformed_row", f"expected 4 columns, got {len(record)}"))
-        else:
-            rows.append(dict(zip(CSV_HEADER, (c.strip() for c in record), strict=True)))
+    try:  # the csv module gives up on some bytes (e.g. a bare carriage return inside a field)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header) != CSV_HEADER:
+            raise BodyError(f"the CSV body must start with the header {','.join(CSV_HEADER)}")
+        for record in reader:
+            if not record:
+                continue
+            if len(record) != len(CSV_HEADER):
+                rows.append(Rejection(len(rows), "malformed_row", f"expected 4 columns, got {len(record)}"))
+            else:
+                rows.append(dict(zip(CSV_HEADER, (c.strip() for c in record), strict=True)))
+    except csv.Error as exc:
+        raise BodyError(f"the CSV body cannot be read after line {reader.line_num}: {exc}") from None
     return _collect(rows)
 
 
