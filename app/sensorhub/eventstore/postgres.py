@@ -36,6 +36,12 @@ _APPEND = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
 )
+# One event (most commands) as scalars: one-element jsonb arrays cost more to encode and parse than
+# the rest of the append (migration 0006).
+_APPEND_ONE = (
+    "SELECT stream_version, position, replayed"
+    " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
+)
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
 _READ_FOR_REPLAY = (
@@ -61,17 +67,22 @@ class PostgresEventStore:
     ) -> AppendResult:
         """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict."""
         try:
-            rows = await self._db.fetch(
-                _APPEND,
-                stream_id,
-                stream_type,
-                str(expected),
-                [e.event_id for e in events],
-                [e.type for e in events],
-                [e.schema_version for e in events],
-                [e.data for e in events],
-                [e.metadata for e in events],
-            )
+            if len(events) == 1:
+                e = events[0]
+                args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
+                rows = await self._db.fetch(_APPEND_ONE, stream_id, stream_type, str(expected), *args)
+            else:
+                rows = await self._db.fetch(
+                    _APPEND,
+                    stream_id,
+                    stream_type,
+                    str(expected),
+                    [e.event_id for e in events],
+                    [e.type for e in events],
+                    [e.schema_version for e in events],
+                    [e.data for e in events],
+                    [e.metadata for e in events],
+                )
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
         positions = tuple(r[1] for r in rows)
