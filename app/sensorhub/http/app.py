@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -79,7 +80,19 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for `uvicorn --factory` (used by `sensorhub serve --reload`)."""
+    """Factory for `uvicorn --factory` (``sensorhub serve``): the process serves this app alone, so
+    once it has started, everything alive is frozen out of the cyclic GC (see ``freeze_heap``)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    app.on_startup.append(freeze_heap)
+    return app
+
+
+def freeze_heap() -> None:
+    """Move every object alive after start-up (modules, the app, the pool) to the GC's permanent
+    generation: full collections then walk only what requests create. Measured on aggregate loads:
+    the p99 tail was full collections walking the start-up heap (76-104 ms with GC vs 36 ms with
+    ``gc.freeze()`` on the old load path). Not in ``create_app``: tests build many apps per process."""
+    gc.collect()
+    gc.freeze()
