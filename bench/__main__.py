@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sensorhub.observability import configure_logging
+
 from bench import rows_eventstore
 from bench.context import Context, database, machine_info, server_settings
 from bench.core import RowResult, Sizes
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the benchmark databases")
     p.add_argument("--strict", action="store_true", help="a failing row fails the run (smoke test)")
     args = p.parse_args(argv)
+    configure_logging("warning")  # the in-process projector and stores log per batch at debug/info
     if args.list:
         print("\n".join(all_rows()))
         return 0
