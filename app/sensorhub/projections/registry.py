@@ -53,19 +53,8 @@ ALERT_COLUMNS = (
 )
 DEVICE_COUNT_COLUMNS = (("device_id", "text"), ("open_alerts", "int4"))
 # What an alert's later events change (never its subject, raise time, trigger or threshold).
-ALERT_LIFECYCLE_COLUMNS = (
-    ("alert_id", "text"),
-    ("status", "text"),
-    ("acknowledged_by", "text"),
-    ("acknowledged_at", "timestamptz"),
-    ("resolved_by", "text"),
-    ("resolved_at", "timestamptz"),
-    ("resolution", "text"),
-    ("note", "text"),
-    ("version", "int8"),
-    ("position", "int8"),
-    ("updated_at", "timestamptz"),
-)
+_ALERT_SUBJECT = frozenset({"device_id", "metric", "severity", "raised_at", "trigger_value", "threshold"})
+ALERT_LIFECYCLE_COLUMNS = tuple(c for c in ALERT_COLUMNS if c[0] not in _ALERT_SUBJECT)
 DEVICE_EVENTS = frozenset(
     {"DeviceRegistered", "DeviceRenamed", "DeviceMoved", "ThresholdSet", "ThresholdCleared", "DeviceDecommissioned"}
 )
