@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -16,10 +17,11 @@ Pool = asyncpg.Pool
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
-async def init_connection(conn: asyncpg.Connection) -> None:
-    """Decode json/jsonb to Python objects in both directions."""
+async def init_connection(conn: asyncpg.Connection, *, decode: Callable[[str], Any] = json.loads) -> None:
+    """Decode json/jsonb to Python objects in both directions (``decode``: a drop-in for
+    ``json.loads``; the projector passes a faster one)."""
     for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(typ, encoder=_dumps, decoder=decode, schema="pg_catalog")
 
 
 def _dumps(value: Any) -> str:

@@ -13,12 +13,13 @@ import asyncpg
 import redis.asyncio as aioredis
 from litestar.stores.redis import RedisStore
 from sensorhub.application.stored_events import FeedCursor
+from sensorhub.db import init_connection
 from sensorhub.eventstore.catalog import build_registry
 from sensorhub.eventstore.feed import read_feed
 from sensorhub.projections.catalog import all_projections
 from sensorhub.projections.fanout import ALERTS_CHANNEL, CACHE_NAMESPACE, Fanout, stamp_key
 from sensorhub.projections.model import Effects, parse_time, upsert
-from sensorhub.projections.rows import loads, use_fast_json
+from sensorhub.projections.rows import loads
 from sensorhub.projections.runner import ProjectionRunner, RunnerConfig
 
 from tests.projections.support import KEYS, append_history, table_rows
@@ -165,7 +166,7 @@ def test_live_batches_grow_to_the_rebuild_size_only_while_behind() -> None:
 async def test_the_projector_session_decodes_with_the_fast_codec(database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await use_fast_json(conn)
+        await init_connection(conn, decode=loads)  # as ProjectionRunner._connect does
         assert await conn.fetchval("SELECT '{\"a\": [1, 2.5]}'::jsonb") == {"a": [1, 2.5]}
         assert await conn.fetchval("SELECT $1::jsonb", {"b": "é"}) == {"b": "é"}
     finally:

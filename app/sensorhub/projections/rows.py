@@ -8,9 +8,10 @@ asyncpg checking every array element against ``collections.abc.Iterable``. So:
 * rows travel as **one JSON document** per statement, encoded by msgspec in C and expanded
   by the server with ``json_to_recordset`` (each value goes through its column type's
   input function, exactly as a literal would);
-* the projector's session decodes json/jsonb with msgspec (``loads``), falling back to
-  ``json.loads`` for the rare document msgspec refuses (a number beyond float range), so
-  every value decodes exactly as ``json.loads`` would.
+* the projector's session decodes json/jsonb with msgspec (``loads``, passed to
+  ``sensorhub.db.init_connection``), falling back to ``json.loads`` for the rare document
+  msgspec refuses (a number beyond float range), so every value decodes exactly as
+  ``json.loads`` would.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-import asyncpg
 import msgspec
 
 Columns = Sequence[tuple[str, str]]  # (column name, PostgreSQL type)
@@ -39,16 +39,6 @@ def loads(text: str) -> Any:
         return _decode(text)
     except msgspec.DecodeError:  # e.g. 1e400: json.loads reads inf, msgspec refuses
         return json.loads(text)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-async def use_fast_json(conn: asyncpg.Connection) -> None:
-    """json/jsonb codecs of a projector session (encoding as ``sensorhub.db`` does)."""
-    for typ in ("json", "jsonb"):
-        await conn.set_type_codec(typ, encoder=_dumps, decoder=loads, schema="pg_catalog")
 
 
 def encode_rows(columns: Columns, rows: Sequence[Row]) -> str:

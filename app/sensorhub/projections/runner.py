@@ -39,7 +39,7 @@ from sensorhub.observability import (
 from sensorhub.projections import queries, store
 from sensorhub.projections.fanout import Fanout
 from sensorhub.projections.model import Effects, Projection
-from sensorhub.projections.rows import use_fast_json
+from sensorhub.projections.rows import loads
 
 log = get_logger("sensorhub.projections")
 
@@ -113,8 +113,7 @@ class ProjectionRunner:
                 "tcp_keepalives_count": "3",
             },
         )
-        await init_connection(conn)
-        await use_fast_json(conn)
+        await init_connection(conn, decode=loads)
         return conn
 
     async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
