@@ -124,25 +124,22 @@ _WELL_FORMED = msgspec.json.Decoder(_WellFormedBatch)
 
 def _parse_well_formed_json(body: bytes, max_rows: int | None) -> Parsed | None:
     """The common case, fast: every row has string ids, an RFC 3339 time with an offset and a finite
-    number. msgspec checks the types in C while decoding (no dict per row); the time is still
-    parsed by ``parse_time``'s ``datetime.fromisoformat``, so accepted rows are exactly what the
-    general path accepts. ``None`` if any row is not like that: the general path then gives every
-    row its own verdict and reason (so the outcome never depends on which path ran)."""
+    number. msgspec checks the types in C while decoding (no dict per row); the time goes through
+    ``parse_time`` as on the general path, so accepted rows are exactly what that path accepts.
+    ``None`` if any row is not like that: the general path then gives every row its own verdict
+    and reason (so the outcome never depends on which path ran)."""
     try:
         batch = _WELL_FORMED.decode(body)
     except msgspec.DecodeError:  # includes msgspec.ValidationError
         return None
     _check_rows(len(batch.readings), max_rows)
     readings: list[tuple[int, Reading]] = []
-    from_iso = datetime.fromisoformat
     for index, row in enumerate(batch.readings):
         if not (row.device_id and row.metric and math.isfinite(row.value)):
             return None
         try:
-            time = from_iso(row.time)
+            time = parse_time(row.time)
         except ValueError:
-            return None
-        if time.tzinfo is None:
             return None
         readings.append((index, Reading(row.device_id, row.metric, time, row.value)))
     return Parsed(readings, [])
