@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 from urllib.parse import urlparse
 
-from sensorhub import migrations
 from sensorhub.application import devices as handlers
 from sensorhub.application.commands import execute
 from sensorhub.application.errors import TooMuchContention
@@ -63,18 +62,11 @@ RAW_UNNEST = (
 )
 
 
+# Migration 0006 keeps 0005's eventstore_append, unchanged, as eventstore_append_checked.
 _APPEND_0005 = (
-    "SELECT stream_version, position, replayed FROM bench_append_0005($1, $2, $3, $4::uuid[], $5::text[], $6::int[],"
-    " $7::jsonb[], $8::jsonb[])"
+    "SELECT stream_version, position, replayed FROM eventstore_append_checked($1, $2, $3, $4::uuid[], $5::text[],"
+    " $6::int[], $7::jsonb[], $8::jsonb[])"
 )
-
-
-def _function_of_0005() -> str:
-    """``eventstore_append`` as migration 0005 defined it (before 0006's fast path), renamed."""
-    sql = next(m.sql for m in migrations.available() if m.version == 5)
-    head = "CREATE OR REPLACE FUNCTION eventstore_append("
-    assert head in sql, "migration 0005 changed?"
-    return sql[sql.index(head) :].replace(head, "CREATE OR REPLACE FUNCTION bench_append_0005(")
 
 
 def payload(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -176,8 +168,6 @@ async def single_append(ctx: Context) -> RowResult:
         # post-commit NOTIFY costs. Function of 0005: the SQL function before 0006's fast path, called
         # as the store calls it, without notifier: against "without NOTIFY" it isolates 0006's gain.
         plain_store = PostgresEventStore(ctx.pool)
-        async with ctx.pool.acquire() as conn:
-            await conn.execute(_function_of_0005())
 
         async def ours_no_notify(r: int) -> Measurement:
             async def op(w: int, i: int) -> int:

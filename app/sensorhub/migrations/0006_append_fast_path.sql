@@ -18,104 +18,22 @@
 -- eventstore_append_one takes one event as scalars. Arrays of jsonb cost the most of a
 -- single-event append (client array encoding, server array parsing): with 32 writers it appended
 -- ~1.3x as fast as eventstore_append with one-element arrays. The store calls it for one event.
+-- It repeats eventstore_append's claim rather than calling it: a SQL wrapper passing ARRAY[...]
+-- of its scalars to eventstore_append appended 12 % slower (6.7k vs 7.5k/s, 32 writers, durable
+-- cluster), so keep the two claims in step when changing either.
 --
 -- Everything else (a missed expectation, a retried append, a new stream with 'any') goes through
 -- eventstore_append_checked unchanged. An error raised anywhere undoes the claim with the rest of
 -- the statement.
 
--- 0005's eventstore_append, verbatim but for its name: the full path.
-CREATE FUNCTION eventstore_append_checked(
-    p_stream_id text,
-    p_stream_type text,
-    p_expected text,
-    p_event_ids uuid[],
-    p_types text[],
-    p_schema_versions integer[],
-    p_data jsonb[],
-    p_metadata jsonb[]
-) RETURNS TABLE (
-    event_id uuid,
-    stream_version bigint,
-    "position" bigint,
-    transaction_id text,
-    recorded_at timestamptz,
-    replayed boolean
-)
-LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    v_actual bigint;
-    v_count integer := cardinality(p_event_ids);
-    v_found integer;
-    v_same integer;
-    v_mismatch boolean;
-BEGIN
-    IF v_count IS NULL OR v_count = 0 THEN
-        RAISE EXCEPTION 'append needs at least one event' USING ERRCODE = '22023';
-    END IF;
-
-    -- Lock the stream row (creating it at version 0 when absent): appends to one
-    -- stream serialise here, so the checks below see every committed append.
-    LOOP
-        SELECT s.version INTO v_actual FROM streams s WHERE s.stream_id = p_stream_id FOR UPDATE;
-        EXIT WHEN FOUND;
-        INSERT INTO streams AS s (stream_id, stream_type, version) VALUES (p_stream_id, p_stream_type, 0)
-        ON CONFLICT (stream_id) DO NOTHING
-        RETURNING s.version INTO v_actual;
-        EXIT WHEN FOUND;
-    END LOOP;
-
-    -- Idempotency by event id: a repeat of a stored append returns its original result.
-    SELECT count(*),
-           count(*) FILTER (WHERE e.stream_id = p_stream_id AND e.type = t.type
-                              AND e.schema_version = t.schema_version AND e.data = t.data)
-      INTO v_found, v_same
-      FROM unnest(p_event_ids, p_types, p_schema_versions, p_data)
-           AS t(event_id, type, schema_version, data)
-      JOIN events e ON e.event_id = t.event_id;
-    IF v_found > 0 THEN
-        IF v_found = v_count AND v_same = v_count THEN
-            RETURN QUERY
-                SELECT e.event_id, e.stream_version, e.position, e.transaction_id::text, e.recorded_at, true
-                  FROM events e WHERE e.event_id = ANY (p_event_ids) ORDER BY e.position;
-            RETURN;
-        END IF;
-        RAISE EXCEPTION 'event id(s) already stored with different content'
-            USING ERRCODE = 'SH422', DETAIL = v_found::text;
-    END IF;
-
-    v_mismatch := CASE p_expected
-        WHEN 'any' THEN false
-        WHEN 'no_stream' THEN v_actual <> 0
-        WHEN 'stream_exists' THEN v_actual = 0
-        ELSE v_actual <> p_expected::bigint
-    END;
-    IF v_mismatch THEN
-        RAISE EXCEPTION 'stream % is at version %, expected %', p_stream_id, v_actual, p_expected
-            USING ERRCODE = 'SH409', DETAIL = v_actual::text;
-    END IF;
-
-    UPDATE streams SET version = v_actual + v_count WHERE streams.stream_id = p_stream_id;
-
-    RETURN QUERY
-        WITH inserted AS (
-            INSERT INTO events AS e (event_id, stream_id, stream_version, type, schema_version, data, metadata)
-            SELECT t.event_id, p_stream_id, v_actual + t.ord, t.type, t.schema_version, t.data, t.metadata
-              FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata)
-                   WITH ORDINALITY AS t(event_id, type, schema_version, data, metadata, ord)
-             ORDER BY t.ord
-            RETURNING e.event_id, e.stream_version, e.position, e.transaction_id, e.recorded_at
-        )
-        SELECT i.event_id, i.stream_version, i.position, i.transaction_id::text, i.recorded_at, false
-          FROM inserted i
-         ORDER BY i.position;
-END;
-$$;
+-- 0005's eventstore_append, unchanged but for its name: the full path.
+ALTER FUNCTION eventstore_append(text, text, text, uuid[], text[], integer[], jsonb[], jsonb[])
+    RENAME TO eventstore_append_checked;
 
 
 -- Append 1..n events to one stream in one round trip (see eventstore_append_checked for the
 -- contract; the results and errors are the same).
-CREATE OR REPLACE FUNCTION eventstore_append(
+CREATE FUNCTION eventstore_append(
     p_stream_id text,
     p_stream_type text,
     p_expected text,
