@@ -137,15 +137,17 @@ async def single_append(ctx: Context) -> RowResult:
     es_funcs = EventsourcingRecorder(ctx.url, "es_funcs_events", writers=writers, db_functions=True)
     try:
 
-        async def ours(r: int) -> Measurement:
-            async def op(w: int, i: int) -> int:
-                data, meta = payload(i)
-                await store.append(
-                    f"ours-{r}-{w}", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], expected=i
-                )
-                return 1
+        def through(st: PostgresEventStore, tag: str) -> Any:
+            async def run(r: int) -> Measurement:
+                async def op(w: int, i: int) -> int:
+                    data, meta = payload(i)
+                    event = NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)
+                    await st.append(f"{tag}-{r}-{w}", "Device", [event], expected=i)
+                    return 1
 
-            return await timed_writers(writers, seconds, op)
+                return await timed_writers(writers, seconds, op)
+
+            return run
 
         async def raw(r: int) -> Measurement:
             async def op(w: int, i: int) -> int:
@@ -167,18 +169,6 @@ async def single_append(ctx: Context) -> RowResult:
         # Diagnostics. Without NOTIFY: the same appends with no notifier, i.e. what the coalesced
         # post-commit NOTIFY costs. Function of 0005: the SQL function before 0006's fast path, called
         # as the store calls it, without notifier: against "without NOTIFY" it isolates 0006's gain.
-        plain_store = PostgresEventStore(ctx.pool)
-
-        async def ours_no_notify(r: int) -> Measurement:
-            async def op(w: int, i: int) -> int:
-                data, meta = payload(i)
-                await plain_store.append(
-                    f"nn-{r}-{w}", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], expected=i
-                )
-                return 1
-
-            return await timed_writers(writers, seconds, op)
-
         async def function_0005(r: int) -> Measurement:
             async def op(w: int, i: int) -> int:
                 data, meta = payload(i)
@@ -193,8 +183,8 @@ async def single_append(ctx: Context) -> RowResult:
         runs = await interleave(
             sz.rounds,
             {
-                "sensorhub": ours,
-                "sensorhub without NOTIFY (diagnostic)": ours_no_notify,
+                "sensorhub": through(store, "ours"),
+                "sensorhub without NOTIFY (diagnostic)": through(PostgresEventStore(ctx.pool), "nn"),
                 "append function of migration 0005 (diagnostic)": function_0005,
                 "raw asyncpg INSERT": raw,
                 "eventsourcing (default)": es(es_default, "d"),
