@@ -96,10 +96,8 @@ async def archive_day(conn: Conn, sink: ArchiveSink, partition: Partition, group
     counts: dict[int, int] = {}
     async with conn.transaction():
         cursor = conn.cursor(
-            "SELECT device_id, metric, time, value FROM readings WHERE time >= $1 AND time < $2 "
-            "ORDER BY device_id, metric, time",
-            partition.start,
-            partition.end,
+            "SELECT device_id, metric, time, value FROM readings_of_day($1) ORDER BY device_id, metric, time",
+            day,
             prefetch=5000,
         )
         async for row in cursor:

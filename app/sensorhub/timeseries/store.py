@@ -20,6 +20,7 @@ import asyncpg
 from sensorhub.db import Conn
 from sensorhub.ingest.rows import Reading
 from sensorhub.timeseries import queries
+from sensorhub.timeseries.compression import day_locks_sql
 from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
 
 _STAGING = (
@@ -27,11 +28,23 @@ _STAGING = (
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
+# A staging row whose reading is stored packed already (a duplicate for a compressed day). Only rows
+# older than the newest packed day are looked up, so ingest of current days never probes.
+PACKED_ALREADY = """
+s.time < (SELECT coalesce((max(day) + 1)::timestamp AT TIME ZONE 'UTC', '-infinity') FROM readings_packed)
+AND EXISTS (
+    SELECT 1 FROM readings_packed p
+    WHERE p.device_id = s.device_id AND p.metric = s.metric AND p.day = (s.time AT TIME ZONE 'UTC')::date
+      AND s.time BETWEEN p.first_time AND p.last_time
+      AND EXISTS (SELECT 1 FROM readings_unpack(p.day, p.times, p.vals) u WHERE u.time = s.time))
+"""
+
 # $1/$2: the watched series (device ids, metrics) whose new readings are returned for alert evaluation.
 _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
-    SELECT device_id, metric, time, value FROM readings_staging
+    SELECT s.device_id, s.metric, s.time, s.value FROM readings_staging s
+    WHERE NOT ({PACKED_ALREADY})
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
 ), newest AS (
@@ -68,6 +81,18 @@ JOIN watched w USING (device_id, metric)
 LEFT JOIN latest_readings l USING (device_id, metric)
 WHERE l.time IS NULL OR i.time > l.time
 ORDER BY part, device_id, metric, time
+"""
+
+
+# Readings of these devices since $2, raw and packed: a packed day wholly after $2 counts its
+# ``count``, only the day $2 falls in is unpacked.
+_COUNT_SINCE = """
+SELECT (SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2)
+     + (SELECT coalesce(sum(CASE WHEN p.first_time >= $2 THEN p.count
+                                 ELSE (SELECT count(*) FROM readings_unpack(p.day, p.times, p.vals) u
+                                       WHERE u.time >= $2) END), 0)
+        FROM readings_packed p
+        WHERE p.device_id = ANY($1::text[]) AND p.day >= ($2 AT TIME ZONE 'UTC')::date AND p.last_time >= $2)
 """
 
 
@@ -142,7 +167,9 @@ class TimeSeriesStore:
         """Store ``readings`` (unique per series and time) in the caller's transaction."""
         if not readings:
             return WriteOutcome(0, 0)
-        await conn.execute(_STAGING)
+        # The shared day locks keep a compression of these days from committing between this
+        # statement and the merge (see ``compression.py``); one round trip with the staging DDL.
+        await conn.execute(f"{_STAGING}; {day_locks_sql(utc_day(t) for t in {r.time for r in readings})}")
         await conn.copy_records_to_table(
             "readings_staging",
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
@@ -184,8 +211,7 @@ class TimeSeriesStore:
         )
 
     async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
-        sql = "SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2"
-        return int(await conn.fetchval(sql, list(device_ids), since) or 0)
+        return int(await conn.fetchval(_COUNT_SINCE, list(device_ids), since) or 0)
 
 
 def is_missing_partition(exc: BaseException) -> bool:
