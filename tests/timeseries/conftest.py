@@ -5,6 +5,7 @@ mixed (what was written before is packed, the newest write is raw, late readings
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,30 @@ class Storage:
         if self.kind == "compressed":
             async with self.pool.acquire() as conn:
                 await pack_everything(conn, self.store)
+
+
+@asynccontextmanager
+async def storage_around_ingest(client: Any, kind: str, url: str) -> AsyncIterator[None]:
+    """Wrap ``client.post`` so that every ``POST /v1/readings`` is surrounded by ``kind``'s packing."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2, init=init_connection)
+    try:
+        async with pool.acquire() as conn:
+            storage = Storage(kind, pool, await TimeSeriesStore.open(conn))
+        post = client.post
+
+        async def post_around(url: str, *args: Any, **kwargs: Any) -> Any:
+            ingest = url.startswith("/v1/readings")
+            if ingest:
+                await storage.before_write()
+            response = await post(url, *args, **kwargs)
+            if ingest:
+                await storage.after_write()
+            return response
+
+        client.post = post_around
+        yield
+    finally:
+        await pool.close()
 
 
 @pytest.fixture(params=STORAGES)
