@@ -50,7 +50,7 @@ VARIANTS: dict[str, tuple[str, str | None, str, str]] = {
         "times timestamptz[] NOT NULL, vals float8[] NOT NULL",
         None,
         "array_agg(time ORDER BY time), array_agg(value ORDER BY time)",
-        "SELECT t, v FROM layout_a p, unnest(p.times, p.vals) u(t, v) WHERE device_id = $1 AND metric = $2",
+        "SELECT unnest(p.times), unnest(p.vals) FROM layout_a p WHERE device_id = $1 AND metric = $2",
     ),
     "B int8 µs offsets + float8[] (lz4)": (
         "times bigint[] NOT NULL, vals float8[] NOT NULL",
@@ -74,6 +74,18 @@ VARIANTS: dict[str, tuple[str, str | None, str, str]] = {
         "SELECT $3::timestamptz + sum(d) OVER w * interval '1 microsecond', v::float8 / 1000 "
         "FROM layout_d p, unnest(p.times, p.vals) WITH ORDINALITY u(d, v, i) "
         "WHERE device_id = $1 AND metric = $2 WINDOW w AS (ORDER BY i)",
+    ),
+    "F timestamptz[] (pglz) + float8[] (lz4)": (
+        "times timestamptz[] NOT NULL, vals float8[] NOT NULL",
+        "pglz,lz4",
+        "array_agg(time ORDER BY time), array_agg(value ORDER BY time)",
+        "SELECT unnest(p.times), unnest(p.vals) FROM layout_f p WHERE device_id = $1 AND metric = $2",
+    ),
+    "G timestamptz[] + float8[] (lz4)": (
+        "times timestamptz[] NOT NULL, vals float8[] NOT NULL",
+        "lz4",
+        "array_agg(time ORDER BY time), array_agg(value ORDER BY time)",
+        "SELECT unnest(p.times), unnest(p.vals) FROM layout_g p WHERE device_id = $1 AND metric = $2",
     ),
     "E int8 µs deltas + scaled int4 value deltas (lz4)": (
         "times bigint[] NOT NULL, scale smallint NOT NULL, vals int4[] NOT NULL",
@@ -108,8 +120,9 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
                     f"{columns}, PRIMARY KEY (device_id, metric, day))"
                 )
                 if compression:
-                    for col in ("times", "vals"):
-                        await conn.execute(f"ALTER TABLE {table} ALTER COLUMN {col} SET COMPRESSION {compression}")
+                    methods = compression.split(",") * (2 if "," not in compression else 1)
+                    for col, method in zip(("times", "vals"), methods, strict=True):
+                        await conn.execute(f"ALTER TABLE {table} ALTER COLUMN {col} SET COMPRESSION {method}")
                 started = time.perf_counter()
                 await conn.execute(
                     f"INSERT INTO {table} SELECT device_id, metric, $1::date, {select} FROM ({_ROWS}) r "
@@ -119,6 +132,10 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
                 pack_s = time.perf_counter() - started
                 await conn.execute(f"VACUUM (ANALYZE) {table}")
                 size = int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
+                columns = await conn.fetchrow(
+                    f"SELECT sum(pg_column_size(times))::float8 / sum(cardinality(times)) AS t, "
+                    f"sum(pg_column_size(vals))::float8 / sum(cardinality(vals)) AS v FROM {table}"
+                )
                 # Exactness: the decoded series equals the raw one.
                 dev, met = "sim-0001", "temperature"
                 want = await conn.fetch(
@@ -146,7 +163,8 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
                 lines.append(
                     f"| {engine} | {label} | {n:,} | {size / n:.2f} | {raw / size:.1f}× | "
                     f"decode one series-day median {timings[15] * 1000:.2f} ms (raw read {raw_t[15] * 1000:.2f} ms); "
-                    f"pack {n / pack_s:,.0f} readings/s; exact: {exact} |"
+                    f"pack {n / pack_s:,.0f} readings/s; times {columns['t']:.2f} + values {columns['v']:.2f} "
+                    f"bytes/reading; exact: {exact} |"
                 )
     return lines
 

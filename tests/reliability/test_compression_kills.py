@@ -35,8 +35,7 @@ FROM generate_series(1, $2::int) d, unnest(ARRAY['temp', 'hum']) m, generate_ser
 _EVERY_READING = """
 SELECT device_id, metric, time, value FROM readings
 UNION ALL
-SELECT p.device_id, p.metric, u.time, u.value
-FROM readings_packed p CROSS JOIN LATERAL readings_unpack(p.day, p.times, p.vals) u
+SELECT p.device_id, p.metric, unnest(p.times), unnest(p.vals) FROM readings_packed p
 """
 
 # Per series: readings, distinct times, and a digest of every (time, value) in time order.

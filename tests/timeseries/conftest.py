@@ -33,8 +33,7 @@ STORAGES = ("raw", "compressed", "mixed")
 ALL_READINGS = """
 SELECT device_id, metric, time, value FROM readings
 UNION ALL
-SELECT p.device_id, p.metric, u.time, u.value
-FROM readings_packed p CROSS JOIN LATERAL readings_unpack(p.day, p.times, p.vals) u
+SELECT p.device_id, p.metric, unnest(p.times), unnest(p.vals) FROM readings_packed p
 ORDER BY 1, 2, 3
 """
 

@@ -54,21 +54,19 @@ WITH moved AS (
     DELETE FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2 AND time < $2 + interval '1 day'
     RETURNING device_id, metric, time, value
 ), old AS (
-    SELECT p.device_id, p.metric, u.time, u.value
-    FROM readings_packed p CROSS JOIN LATERAL readings_unpack(p.day, p.times, p.vals) u
+    SELECT p.device_id, p.metric, unnest(p.times) AS time, unnest(p.vals) AS value
+    FROM readings_packed p
     WHERE p.day = $3 AND p.device_id = ANY($1::text[])
       AND (p.device_id, p.metric) IN (SELECT device_id, metric FROM moved)
 ), merged AS (
-    SELECT DISTINCT ON (device_id, metric, time) device_id, metric, time, value,
-           (extract(epoch FROM time - $2) * 1000000)::bigint AS us
+    SELECT DISTINCT ON (device_id, metric, time) device_id, metric, time, value
     FROM (SELECT *, 0 AS source FROM old UNION ALL SELECT *, 1 FROM moved) x
     ORDER BY device_id, metric, time, source
 ), packed AS (
     INSERT INTO readings_packed AS p (device_id, metric, day, count, first_time, last_time, times, vals)
     SELECT device_id, metric, $3, count(*), min(time), max(time),
-           array_agg(us - prev ORDER BY time), array_agg(value ORDER BY time)
-    FROM (SELECT *, coalesce(lag(us) OVER (PARTITION BY device_id, metric ORDER BY time), 0) AS prev
-          FROM merged) m
+           array_agg(time ORDER BY time), array_agg(value ORDER BY time)
+    FROM merged
     GROUP BY device_id, metric
     ON CONFLICT (device_id, metric, day) DO UPDATE SET
         count = excluded.count, first_time = excluded.first_time, last_time = excluded.last_time,

@@ -35,8 +35,7 @@ s.time < (SELECT coalesce((max(day) + 1)::timestamp AT TIME ZONE 'UTC', '-infini
 AND EXISTS (
     SELECT 1 FROM readings_packed p
     WHERE p.device_id = s.device_id AND p.metric = s.metric AND p.day = (s.time AT TIME ZONE 'UTC')::date
-      AND s.time BETWEEN p.first_time AND p.last_time
-      AND EXISTS (SELECT 1 FROM readings_unpack(p.day, p.times, p.vals) u WHERE u.time = s.time))
+      AND s.time BETWEEN p.first_time AND p.last_time AND s.time = ANY(p.times))
 """
 
 # $1/$2: the watched series (device ids, metrics) whose new readings are returned for alert evaluation.
@@ -89,8 +88,7 @@ ORDER BY part, device_id, metric, time
 _COUNT_SINCE = """
 SELECT (SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2)
      + (SELECT coalesce(sum(CASE WHEN p.first_time >= $2 THEN p.count
-                                 ELSE (SELECT count(*) FROM readings_unpack(p.day, p.times, p.vals) u
-                                       WHERE u.time >= $2) END), 0)
+                                 ELSE (SELECT count(*) FROM unnest(p.times) t WHERE t >= $2) END), 0)
         FROM readings_packed p
         WHERE p.device_id = ANY($1::text[]) AND p.day >= ($2 AT TIME ZONE 'UTC')::date AND p.last_time >= $2)
 """
