@@ -15,8 +15,6 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-import asyncpg
-
 from bench.context import database
 from bench.core import Sizes
 
@@ -112,7 +110,7 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
             raw = 0
             for part in await store.engine.partitions(conn):
                 raw += int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", part.name))
-            lines.append(f"| {engine} | raw rows + primary key | {n:,} | {raw / n:.1f} | 1.0× | |")
+            lines.append(f"| {engine} | raw rows + primary key | {n:,} | {raw / n:.1f} | 1.0x | |")
             for label, (columns, compression, select, decode) in VARIANTS.items():
                 table = "layout_" + label[0].lower()
                 await conn.execute(
@@ -132,7 +130,7 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
                 pack_s = time.perf_counter() - started
                 await conn.execute(f"VACUUM (ANALYZE) {table}")
                 size = int(await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table))
-                columns = await conn.fetchrow(
+                per_column = await conn.fetchrow(
                     f"SELECT sum(pg_column_size(times))::float8 / sum(cardinality(times)) AS t, "
                     f"sum(pg_column_size(vals))::float8 / sum(cardinality(vals)) AS v FROM {table}"
                 )
@@ -161,9 +159,9 @@ async def measure(engine: str, server: str, series_devices: int, step_s: int) ->
                     raw_t.append(time.perf_counter() - t0)
                 raw_t.sort()
                 lines.append(
-                    f"| {engine} | {label} | {n:,} | {size / n:.2f} | {raw / size:.1f}× | "
+                    f"| {engine} | {label} | {n:,} | {size / n:.2f} | {raw / size:.1f}x | "
                     f"decode one series-day median {timings[15] * 1000:.2f} ms (raw read {raw_t[15] * 1000:.2f} ms); "
-                    f"pack {n / pack_s:,.0f} readings/s; times {columns['t']:.2f} + values {columns['v']:.2f} "
+                    f"pack {n / pack_s:,.0f} readings/s; times {per_column['t']:.2f} + values {per_column['v']:.2f} "
                     f"bytes/reading; exact: {exact} |"
                 )
     return lines

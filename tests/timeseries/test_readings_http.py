@@ -26,8 +26,9 @@ DEVICE = {
 
 @pytest.fixture
 async def client(engine_database_url: str, storage: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with client_for(settings_for(engine_database_url)) as c, storage_around_ingest(c, storage, engine_database_url):
-        yield c
+    async with client_for(settings_for(engine_database_url)) as c:
+        async with storage_around_ingest(c, storage, engine_database_url):
+            yield c
 
 
 def _hour_ago() -> datetime:

@@ -162,7 +162,7 @@ async def compress_columnstore(conn: Conn, partitions: list[Partition], report: 
 
 
 async def compress_sealed(
-    conn: Conn, info: EngineInfo, partitions: list[Partition], now: datetime, after_days: int, groups: int
+    conn: Conn, info: EngineInfo, partitions: list[Partition], now: datetime, *, after_days: int, groups: int
 ) -> CompressionReport:
     """The maintenance step: compress every sealed day (``after_days`` 0: off)."""
     report = CompressionReport()

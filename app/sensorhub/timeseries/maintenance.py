@@ -106,8 +106,8 @@ async def _run(
         store.info,
         [p for p in partitions if p.end > raw_cutoff],
         now,
-        policy.compress_after_days,
-        policy.archive_groups,
+        after_days=policy.compress_after_days,
+        groups=policy.archive_groups,
     )
     report.days_compressed, report.readings_compressed = packed.days, packed.readings
     for partition in partitions:
