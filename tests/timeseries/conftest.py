@@ -42,7 +42,7 @@ async def pack_everything(conn: asyncpg.Connection | asyncpg.pool.PoolConnection
     """Compress every day that has raw readings, whatever its age (what the job does to sealed days)."""
     report = CompressionReport()
     for partition in await store.engine.partitions(conn):
-        await compress_day(conn, partition.start.date(), 2, report)
+        await compress_day(conn, partition, 2, report)
     return report.readings
 
 
