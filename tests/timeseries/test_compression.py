@@ -92,6 +92,16 @@ async def test_the_job_packs_sealed_days_only_and_every_answer_stays_the_same(ts
     progress = await ts.pool.fetch("SELECT day, device_group, readings FROM readings_compression")
     assert sum(r["readings"] for r in progress) == report.readings_compressed
     assert len({r["device_group"] for r in progress}) > 1  # one transaction per device group
+    async with ts.pool.acquire() as conn:
+        storage = await compression.storage_report(conn, ts.store.info, await ts.store.engine.partitions(conn))
+    assert storage.method == "packed" and storage.days_compressed == 2
+    assert {d.day.isoformat(): d.packed_readings for d in storage.days if d.packed_readings} == {
+        "2030-01-06": 1132,
+        "2030-01-07": 1132,
+    }
+    assert all(d.packed_bytes > 0 for d in storage.days if d.packed_readings)
+    # The emptied raw partitions were given back (truncated): a few pages at most.
+    assert all(d.raw_bytes <= 64 * 1024 for d in storage.days if d.packed_readings)
     assert await _answers(ts) == before
     async with ts.pool.acquire() as conn:  # nothing left to do
         again = await run_once(conn, ts.store, POLICY, now=NOW)

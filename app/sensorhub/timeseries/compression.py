@@ -189,3 +189,57 @@ async def compress_sealed(
     for partition in days:
         await compress_day(conn, partition, groups, report)
     return report
+
+
+@dataclass(frozen=True)
+class DayStorage:
+    day: date
+    raw_bytes: int
+    raw_readings: int  # the planner's estimate (exact after ANALYZE)
+    packed_bytes: int  # the compressed arrays of the day's packed rows
+    packed_readings: int
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    method: Method
+    days: list[DayStorage]
+    packed_table_bytes: int  # readings_packed with its TOAST and indexes
+
+    @property
+    def days_compressed(self) -> int:
+        return sum(1 for d in self.days if d.packed_readings)
+
+    def bytes_per_reading(self) -> dict[str, float | None]:
+        raw_n = sum(d.raw_readings for d in self.days)
+        packed_n = sum(d.packed_readings for d in self.days)
+        raw_b = sum(d.raw_bytes for d in self.days)
+        return {
+            "raw": round(raw_b / raw_n, 2) if raw_n else None,
+            "packed": round(self.packed_table_bytes / packed_n, 2) if packed_n else None,
+        }
+
+
+async def storage_report(conn: Conn, info: EngineInfo, partitions: list[Partition]) -> StorageReport:
+    """Per day: the raw partition's size and rows, and the packed rows' readings and array bytes."""
+    raw: dict[date, tuple[int, int]] = {}
+    for p in partitions:
+        row = await conn.fetchrow(
+            "SELECT pg_total_relation_size(c.oid) AS bytes, greatest(c.reltuples, 0)::bigint AS rows "
+            "FROM pg_class c WHERE c.oid = $1::regclass",
+            p.name,
+        )
+        if row is not None:
+            raw[p.start.date()] = (int(row["bytes"]), int(row["rows"]))
+    packed = {
+        r["day"]: (int(r["bytes"]), int(r["readings"]))
+        for r in await conn.fetch(
+            "SELECT day, sum(pg_column_size(times) + pg_column_size(vals)) AS bytes, sum(count) AS readings "
+            "FROM readings_packed GROUP BY day"
+        )
+    }
+    days = [
+        DayStorage(day, *raw.get(day, (0, 0)), *packed.get(day, (0, 0))) for day in sorted(raw.keys() | packed.keys())
+    ]
+    total = int(await conn.fetchval("SELECT pg_total_relation_size('readings_packed')"))
+    return StorageReport(method_for(info), days, total)
