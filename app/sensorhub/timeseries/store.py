@@ -30,7 +30,7 @@ _STAGING = (
 
 # A staging row whose reading is stored packed already (a duplicate for a compressed day). Only rows
 # older than the newest packed day are looked up, so ingest of current days never probes.
-PACKED_ALREADY = """
+_PACKED_ALREADY = """
 s.time < (SELECT coalesce((max(day) + 1)::timestamp AT TIME ZONE 'UTC', '-infinity') FROM readings_packed)
 AND EXISTS (
     SELECT 1 FROM readings_packed p
@@ -43,7 +43,7 @@ _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
     SELECT s.device_id, s.metric, s.time, s.value FROM readings_staging s
-    WHERE NOT ({PACKED_ALREADY})
+    WHERE NOT ({_PACKED_ALREADY})
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
 ), newest AS (
@@ -165,8 +165,9 @@ class TimeSeriesStore:
         """Store ``readings`` (unique per series and time) in the caller's transaction."""
         if not readings:
             return WriteOutcome(0, 0)
-        # The shared day locks keep a compression of these days from committing between this
-        # statement and the merge (see ``compression.py``); one round trip with the staging DDL.
+        # Shared day locks, taken before the merge's snapshot: a compression of one of these days
+        # commits wholly before the merge or starts after this transaction (see ``compression.py``).
+        # Same round trip as the staging DDL.
         await conn.execute(f"{_STAGING}; {day_locks_sql(utc_day(t) for t in {r.time for r in readings})}")
         await conn.copy_records_to_table(
             "readings_staging",
