@@ -1,10 +1,6 @@
 -- Append 1..n events to one stream in one round trip: same contract, results and errors as
--- eventstore_append_checked, which it hands over to whenever its one-statement claim fails.
---
--- The common case claims the versions in one statement (an UPDATE whose WHERE is the expectation,
--- or an INSERT of a new stream's row at its final version), then probes the event ids: an id
--- already stored gives the versions back and lets eventstore_append_checked decide (replay or
--- SH422, SH409 with the actual version). An error anywhere undoes the claim with the statement.
+-- eventstore_append_checked, which decides whenever the one-statement claim
+-- (eventstore_claim_versions) does not go through. An error anywhere undoes the claim too.
 CREATE OR REPLACE FUNCTION eventstore_append(
     p_stream_id text,
     p_stream_type text,
@@ -32,26 +28,7 @@ BEGIN
         RAISE EXCEPTION 'append needs at least one event' USING ERRCODE = '22023';
     END IF;
 
-    -- Claim the versions in one statement that locks the stream row and checks the expectation.
-    IF p_expected IN ('no_stream', '0') THEN
-        INSERT INTO streams AS s (stream_id, stream_type, version) VALUES (p_stream_id, p_stream_type, v_count)
-        ON CONFLICT (stream_id) DO NOTHING;
-        v_actual := CASE WHEN FOUND THEN 0 END;
-    ELSE
-        UPDATE streams AS s SET version = s.version + v_count
-         WHERE s.stream_id = p_stream_id
-           AND CASE p_expected
-                   WHEN 'any' THEN true
-                   WHEN 'stream_exists' THEN s.version > 0
-                   ELSE s.version = p_expected::bigint
-               END
-        RETURNING s.version - v_count INTO v_actual;
-    END IF;
-    -- An event id already stored (a retried append, or a reused id): give the versions back.
-    IF v_actual IS NOT NULL AND EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_event_ids)) THEN
-        UPDATE streams AS s SET version = v_actual WHERE s.stream_id = p_stream_id;
-        v_actual := NULL;
-    END IF;
+    v_actual := eventstore_claim_versions(p_stream_id, p_stream_type, p_expected, p_event_ids);
     IF v_actual IS NULL THEN
         RETURN QUERY SELECT * FROM eventstore_append_checked(
             p_stream_id, p_stream_type, p_expected, p_event_ids, p_types, p_schema_versions, p_data, p_metadata);

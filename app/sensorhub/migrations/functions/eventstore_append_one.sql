@@ -1,6 +1,5 @@
 -- eventstore_append of exactly one event, passed as scalars (same results and errors): the
 -- client then encodes, and the server parses, no one-element jsonb arrays.
--- Its claim repeats eventstore_append's (kept inline for speed): change both together.
 CREATE OR REPLACE FUNCTION eventstore_append_one(
     p_stream_id text,
     p_stream_type text,
@@ -23,24 +22,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_actual bigint;  -- the stream version before this append, once the version is claimed
 BEGIN
-    IF p_expected IN ('no_stream', '0') THEN
-        INSERT INTO streams AS s (stream_id, stream_type, version) VALUES (p_stream_id, p_stream_type, 1)
-        ON CONFLICT (stream_id) DO NOTHING;
-        v_actual := CASE WHEN FOUND THEN 0 END;
-    ELSE
-        UPDATE streams AS s SET version = s.version + 1
-         WHERE s.stream_id = p_stream_id
-           AND CASE p_expected
-                   WHEN 'any' THEN true
-                   WHEN 'stream_exists' THEN s.version > 0
-                   ELSE s.version = p_expected::bigint
-               END
-        RETURNING s.version - 1 INTO v_actual;
-    END IF;
-    IF v_actual IS NOT NULL AND EXISTS (SELECT 1 FROM events e WHERE e.event_id = p_event_id) THEN
-        UPDATE streams AS s SET version = v_actual WHERE s.stream_id = p_stream_id;
-        v_actual := NULL;
-    END IF;
+    v_actual := eventstore_claim_versions(p_stream_id, p_stream_type, p_expected, ARRAY[p_event_id]);
     IF v_actual IS NULL THEN
         RETURN QUERY SELECT * FROM eventstore_append_checked(
             p_stream_id, p_stream_type, p_expected, ARRAY[p_event_id], ARRAY[p_type], ARRAY[p_schema_version],
