@@ -57,7 +57,8 @@ _STAGING = (
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
-# $1/$2: the locked series (device ids, metrics) whose new readings are returned for alert evaluation.
+# One statement: the new readings (a duplicate is skipped and counted), the latest reading per series,
+# the rollup hours made stale, and the new readings of the locked series ($1/$2) for alert evaluation.
 _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
@@ -212,8 +213,7 @@ class TimeSeriesStore:
     async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
-        # The columns are the bucket, then the aggregates in the order asked for (see ``bucket_query``);
-        # zipping by position is about half the Python time of looking every value up by name.
+        # The columns are the bucket, then the aggregates in the order asked for (see ``bucket_query``).
         names = ("time", *spec.aggregates)
         return [dict(zip(names, r, strict=True)) for r in rows]
 
@@ -225,8 +225,7 @@ class TimeSeriesStore:
 
     async def latest_of_devices(self, conn: Conn, device_ids: Sequence[str]) -> list[LatestRow]:
         """The latest reading of every series of these devices, as ``(device_id, metric, time, value)``
-        rows in no particular order: one scan of ``latest_readings`` (a row per series, kept by
-        ingest), with no per-series probe of ``readings`` and no per-row Python objects."""
+        rows in no particular order, from ``latest_readings`` (kept by ingest)."""
         return await conn.fetch(
             "SELECT device_id, metric, time, value FROM latest_readings WHERE device_id = ANY($1::text[])",
             list(device_ids),
