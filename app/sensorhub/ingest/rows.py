@@ -45,7 +45,7 @@ class Parsed:
         return len(self.readings) + len(self.rejected)
 
 
-def parse_time(raw: object) -> datetime:
+def parse_rfc3339(raw: object) -> datetime:
     """An RFC 3339 time from a request; one without a UTC offset is refused, not guessed."""
     if not isinstance(raw, str):
         raise ValueError(f"expected an RFC 3339 string such as 2025-01-01T12:00:00Z, got {type(raw).__name__}")
@@ -69,7 +69,7 @@ def row_from(index: int, item: Any) -> Reading | Rejection:
     if not isinstance(device_id, str) or not isinstance(metric, str):
         return Rejection(index, "malformed_row", "device_id and metric must be strings")
     try:
-        time = parse_time(item["time"])
+        time = parse_rfc3339(item["time"])
     except ValueError as exc:
         return Rejection(index, "malformed_time", str(exc))
     raw_value = item["value"]
@@ -127,7 +127,7 @@ def _parse_well_formed_json(body: bytes, max_rows: int | None) -> Parsed | None:
         if not (row.device_id and row.metric and math.isfinite(row.value)):
             return None
         try:
-            time = parse_time(row.time)
+            time = parse_rfc3339(row.time)
         except ValueError:
             return None
         readings.append((index, Reading(row.device_id, row.metric, time, row.value)))
