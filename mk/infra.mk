@@ -13,10 +13,10 @@ TO ?= prod
 .PHONY: plan plan-diff infra-test checkov infra-lint
 
 plan:
-	$(VENV)/bin/python infra/plan.py plan $(STACK)
+	$(VENV)/bin/python infra/offline/plan.py plan $(STACK)
 
 plan-diff:
-	$(VENV)/bin/python infra/plan.py diff $(FROM) $(TO)
+	$(VENV)/bin/python infra/offline/plan.py diff $(FROM) $(TO)
 
 infra-test:
 	$(VENV)/bin/python -m pytest tests/infra -q
@@ -26,7 +26,7 @@ infra-lint:
 	$(VENV)/bin/pyright infra tests/infra
 
 checkov:
-	$(VENV)/bin/python -c "from pathlib import Path; from infra import manifests, offline; \
-	[manifests.write(offline.run_stack(s), Path('.local/manifests') / s) for s in offline.STACKS]"
+	$(VENV)/bin/python -c "from pathlib import Path; from infra.offline import manifests, mocks; \
+	[manifests.write(mocks.run_stack(s), Path('.local/manifests') / s) for s in mocks.STACKS]"
 	scripts/checkov.sh --config-file infra/checkov.yaml -d .local/manifests --framework kubernetes
 	scripts/checkov.sh --config-file infra/checkov.yaml -f app/Dockerfile --framework dockerfile

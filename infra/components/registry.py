@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-# The files that make up the image; their content hash becomes the (immutable) tag.
-IMAGE_SOURCES = ("app", "pyproject.toml", "requirements.lock", ".dockerignore")
+DOCKERFILE = Path("app") / "Dockerfile"
+TARGET = "runtime"
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,16 @@ class Registry(pulumi.ComponentResource):
         token = aws.ecr.get_authorization_token_output(
             registry_id=self.repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        tag = f"src-{source_hash(args.repo_root)}"
+        # ECR tags are immutable: the tag is a hash of everything the build can see, so a new tag means new
+        # content and unchanged content never pushes a different image under an existing tag.
+        tag = f"ctx-{build_context_hash(args.repo_root, DOCKERFILE, target=TARGET, platform=args.platform)}"
         self.image = docker.Image(
             f"{name}-service",
             image_name=self.repository.repository_url.apply(lambda url: f"{url}:{tag}"),
             build=docker.DockerBuildArgs(
                 context=str(args.repo_root),
-                dockerfile=str(args.repo_root / "app" / "Dockerfile"),
-                target="runtime",
+                dockerfile=str(args.repo_root / DOCKERFILE),
+                target=TARGET,
                 platform=args.platform,
             ),
             registry=docker.RegistryArgs(
@@ -87,15 +91,95 @@ class Registry(pulumi.ComponentResource):
         self.register_outputs({"repositoryUrl": self.repository.repository_url, "imageRef": self.image_ref})
 
 
-def source_hash(repo_root: Path) -> str:
-    """A stable content hash of the image sources (ignores caches), so a new tag means new content."""
-    digest = hashlib.sha256()
-    for entry in IMAGE_SOURCES:
-        path = repo_root / entry
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            if not file.exists() or "__pycache__" in file.parts or file.suffix == ".pyc":
+class DockerIgnore:
+    """``.dockerignore`` as the Docker builder reads it: glob patterns with ``**``, ``!`` exceptions, last match
+    wins, and a pattern that matches a directory excludes everything below it."""
+
+    def __init__(self, text: str) -> None:
+        self.rules: list[tuple[bool, re.Pattern[str], str]] = []
+        for line in text.splitlines():
+            pattern = line.strip()
+            if not pattern or pattern.startswith("#"):
                 continue
-            digest.update(str(file.relative_to(repo_root)).encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
+            include = pattern.startswith("!")
+            pattern = os.path.normpath(pattern.removeprefix("!").strip()).lstrip("/")
+            self.rules.append((include, re.compile(_glob_to_regex(pattern)), _literal_prefix(pattern)))
+
+    def excluded(self, path: str) -> bool:
+        excluded = False
+        for include, regex, _ in self.rules:
+            if regex.match(path):
+                excluded = not include
+        return excluded
+
+    def may_include_below(self, directory: str) -> bool:
+        """Whether an exception pattern could re-include something under an excluded ``directory``."""
+        below = directory + "/"
+        return any(include and (prefix.startswith(below) or below.startswith(prefix))
+                   for include, _, prefix in self.rules)
+
+
+def _literal_prefix(pattern: str) -> str:
+    match = re.search(r"[*?\[\\]", pattern)
+    return pattern[: match.start()] if match else pattern
+
+
+def _glob_to_regex(pattern: str) -> str:
+    out, i = "", 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out += "(?:.*/)?"
+            else:
+                out += ".*"
+            continue
+        if char == "*":
+            out += "[^/]*"
+        elif char == "?":
+            out += "[^/]"
+        elif char == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out += re.escape(char)
+            else:
+                body = pattern[i + 1 : end]
+                out += "[" + ("^" + body[1:] if body.startswith(("!", "^")) else body) + "]"
+                i = end
+        elif char == "\\" and i + 1 < len(pattern):
+            i += 1
+            out += re.escape(pattern[i])
+        else:
+            out += re.escape(char)
+        i += 1
+    return f"^{out}(?:/.*)?$"
+
+
+def build_context(root: Path) -> list[str]:
+    """The files the builder receives from ``root`` after ``.dockerignore``, sorted (paths relative to root)."""
+    ignore_file = root / ".dockerignore"
+    ignore = DockerIgnore(ignore_file.read_text() if ignore_file.exists() else "")
+    files: list[str] = []
+    for directory, dirs, names in os.walk(root):
+        here = Path(directory).relative_to(root).as_posix()
+        prefix = "" if here == "." else f"{here}/"
+        dirs[:] = sorted(d for d in dirs
+                         if not ignore.excluded(prefix + d) or ignore.may_include_below(prefix + d))
+        files += [prefix + name for name in names if not ignore.excluded(prefix + name)]
+    return sorted(files)
+
+
+def build_context_hash(root: Path, dockerfile: Path, *, target: str, platform: str) -> str:
+    """What the built image depends on: every file of the context, the Dockerfile (sent even when ignored),
+    the target and the platform."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"target": target, "platform": platform, "dockerfile": dockerfile.as_posix()}).encode())
+    digest.update((root / dockerfile).read_bytes())
+    for name in build_context(root):
+        path = root / name
+        digest.update(b"\0" + name.encode() + b"\0")
+        digest.update(os.readlink(path).encode() if path.is_symlink() else path.read_bytes())
+        digest.update(b"x" if os.access(path, os.X_OK) else b"-")
+    return digest.hexdigest()[:20]

@@ -1,25 +1,85 @@
-"""The sensorhub workloads on Kubernetes: config, secrets, migration Job, Deployments, routing, scaling."""
+"""The sensorhub workloads on Kubernetes: config, secrets, database bootstrap and migration Jobs, Deployments,
+routing, scaling."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.iam import irsa_trust
-from infra.settings import ServiceSettings, WorkloadSettings
+from infra.components.database import DATABASE_NAME, PORT, AppCredentials
+from infra.components.iam import irsa_role
+from infra.stack_config import Section
 
 NAMESPACE = "sensorhub"
 SERVICE_ACCOUNT = "sensorhub"
+# External Secrets authenticates to Secrets Manager as this account; the service's own role cannot read secrets.
+SECRETS_SERVICE_ACCOUNT = "sensorhub-secrets"  # noqa: S105 - a ServiceAccount name
 APP_PORT = 8000
 PROJECTOR_PORT = 8001
 WORKER_PORT = PROJECTOR_PORT  # workers serve /health/* and /metrics on 8001
 RUN_AS = 10001
-ENV_SECRET = "sensorhub-env"  # noqa: S105 - a Secret object name
+ENV_SECRET = "sensorhub-env"  # noqa: S105 - a Secret object name (ExternalSecret target)
+DATABASE_SECRET = "sensorhub-database"  # noqa: S105 - a Secret object name (written by Pulumi)
+MASTER_SECRET = "sensorhub-database-master"  # noqa: S105 - a Secret object name, read by the bootstrap Job only
 SECRET_STORE = "aws-secrets-manager"  # noqa: S105 - a SecretStore name
+CONFIG_MAP = "sensorhub-config"
+BOOTSTRAP_CONFIG_MAP = "sensorhub-database-bootstrap"
+BOOTSTRAP_SCRIPT = Path(__file__).with_name("database_bootstrap.py")
+LogLevel = str
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    replicas: int
+    cpu: str
+    memory: str
+
+    @classmethod
+    def read(cls, section: Section) -> WorkloadSettings:
+        workload = cls(replicas=section.integer("replicas", 1, 50), cpu=section.string("cpu"),
+                       memory=section.string("memory"))
+        section.done()
+        return workload
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    hostname: str
+    certificate_arn: str
+    log_level: LogLevel
+    api: WorkloadSettings
+    api_max_replicas: int
+    api_target_cpu_percent: int
+    projector: WorkloadSettings
+    maintenance: WorkloadSettings
+    archive_enabled: bool
+
+    @classmethod
+    def read(cls, section: Section) -> ServiceSettings:
+        settings = cls(
+            hostname=section.string("hostname"),
+            certificate_arn=section.string("certificateArn"),
+            log_level=section.choice("logLevel", ["debug", "info", "warning", "error"]),
+            api=WorkloadSettings.read(section.section("api")),
+            api_max_replicas=section.integer("apiMaxReplicas", 1, 100),
+            api_target_cpu_percent=section.integer("apiTargetCpuPercent", 20, 95),
+            projector=WorkloadSettings.read(section.section("projector")),
+            maintenance=WorkloadSettings.read(section.section("maintenance")),
+            archive_enabled=section.boolean("archiveEnabled"),
+        )
+        section.done()
+        if settings.api_max_replicas < settings.api.replicas:
+            section.fail(f"must be at least api.replicas ({settings.api.replicas})", "apiMaxReplicas")
+        if not settings.certificate_arn.startswith("arn:aws:acm:"):
+            section.fail(f"must be an ACM certificate ARN, got {settings.certificate_arn!r}", "certificateArn")
+        return settings
 
 
 @dataclass(frozen=True)
@@ -37,6 +97,7 @@ class ServiceArgs:
     database_engine: str
     database_endpoint: pulumi.Input[str]
     database_secret_arn: pulumi.Input[str]
+    app_credentials: AppCredentials | None
     cache_endpoint: pulumi.Input[str]
     cache_secret_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
@@ -57,20 +118,27 @@ def labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "sensorhub", "app.kubernetes.io/component": component}
 
 
+def _fingerprint(secret: pulumi.Output[str]) -> pulumi.Output[str]:
+    """A short hash of a secret for a pod-template annotation: pods roll when the secret changes."""
+    return pulumi.Output.secret(secret.apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16]))
+
+
 class Service(pulumi.ComponentResource):
-    """Namespace to Ingress. The migration Job completes before any Deployment rolls out."""
+    """Namespace to Ingress. The database bootstrap and migration Jobs complete before any Deployment rolls out."""
 
     def __init__(self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sensorhub:service:Service", name, None, opts)
         self.args = args
         self.k8s = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
         s = args.settings
+        self.pod_annotations: dict[str, pulumi.Input[str]] = {}
 
         admin_secret_arn = self._admin_key_secret(name, args)
         secret_arns: list[pulumi.Input[str]] = [args.database_secret_arn, args.cache_secret_arn]
         if admin_secret_arn is not None:
             secret_arns.append(admin_secret_arn)
-        role = self._irsa_role(name, args, secret_arns)
+        workload_role = self._workload_role(name)
+        secrets_role = self._secrets_role(name, secret_arns)
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -84,18 +152,19 @@ class Service(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(self.k8s, pulumi.ResourceOptions(depends_on=args.depends_on)),
         )
         ns_opts = pulumi.ResourceOptions.merge(self.k8s, pulumi.ResourceOptions(depends_on=[self.namespace]))
-        k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT, namespace=NAMESPACE, labels=labels("service-account"),
-                annotations={"eks.amazonaws.com/role-arn": role.arn},
-            ),
-            automount_service_account_token=False,
-            opts=ns_opts,
-        )
+        for account, role in ((SERVICE_ACCOUNT, workload_role), (SECRETS_SERVICE_ACCOUNT, secrets_role)):
+            k8s.core.v1.ServiceAccount(
+                f"{name}-service-account" if account == SERVICE_ACCOUNT else f"{name}-secrets-service-account",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=account, namespace=NAMESPACE, labels=labels("service-account"),
+                    annotations={"eks.amazonaws.com/role-arn": role.arn},
+                ),
+                automount_service_account_token=False,
+                opts=ns_opts,
+            )
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="sensorhub-config", namespace=NAMESPACE, labels=labels("config")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP, namespace=NAMESPACE, labels=labels("config")),
             data={
                 "SENSORHUB_ENV": args.environment,
                 "SENSORHUB_LOG_LEVEL": s.log_level,
@@ -111,29 +180,25 @@ class Service(pulumi.ComponentResource):
             },
             opts=ns_opts,
         )
-        env_secret = self._external_secret(name, ns_opts, admin_secret_arn is not None)
+        store = self._secret_store(name, ns_opts)
+        secrets = [config, self._external_secret(name, ns_opts, store, admin_secret_arn is not None)]
+        self.env_secrets = [ENV_SECRET]
+        bootstrap: list[pulumi.Resource] = []
+        if args.app_credentials is not None:
+            database_secret = self._database_secret(name, ns_opts, args.app_credentials)
+            secrets.append(database_secret)
+            self.env_secrets.append(DATABASE_SECRET)
+            bootstrap = [self._database_bootstrap(name, ns_opts, store, database_secret, args.app_credentials)]
 
-        pod_deps = pulumi.ResourceOptions.merge(self.k8s, pulumi.ResourceOptions(depends_on=[config, env_secret]))
-        self.migration = k8s.batch.v1.Job(
-            f"{name}-migrate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                namespace=NAMESPACE, labels=labels("migrate"),
-                # A new image digest is a new Job (Jobs are immutable); Pulumi waits for it to succeed.
-                annotations={"pulumi.com/replaceUnready": "true", "sensorhub.io/image": args.image_ref},
-            ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=2,
-                active_deadline_seconds=900,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels("migrate")),
-                    spec=self._pod_spec(["sensorhub", "migrate"], s.projector, restart_policy="Never", port=None),
-                ),
-            ),
-            opts=pulumi.ResourceOptions.merge(pod_deps, pulumi.ResourceOptions(replace_on_changes=["*"])),
+        pod_deps = pulumi.ResourceOptions.merge(self.k8s, pulumi.ResourceOptions(depends_on=[*secrets, *bootstrap]))
+        self.migration = self._job(
+            f"{name}-migrate", "migrate", self._container(["sensorhub", "migrate"], s.projector, None), pod_deps
         )
         rollout = pulumi.ResourceOptions.merge(self.k8s, pulumi.ResourceOptions(depends_on=[self.migration]))
 
-        self.api = self._deployment(f"{name}-api", "api", ["sensorhub", "serve"], s.api, port=APP_PORT, opts=rollout)
+        # The HPA owns the API's replica count: the Deployment leaves spec.replicas unset (see _deployment).
+        self.api = self._deployment(f"{name}-api", "api", ["sensorhub", "serve"], s.api, port=APP_PORT,
+                                    opts=rollout, scaled_by_hpa=True)
         self.projector = self._deployment(
             f"{name}-projector", "projector", ["sensorhub", "projector"], s.projector, port=PROJECTOR_PORT, opts=rollout
         )
@@ -146,7 +211,7 @@ class Service(pulumi.ComponentResource):
         self._network_policy(name, ns_opts)
 
         self.api_url = f"https://{s.hostname}"
-        self.register_outputs({"apiUrl": self.api_url, "namespace": NAMESPACE, "roleArn": role.arn})
+        self.register_outputs({"apiUrl": self.api_url, "namespace": NAMESPACE, "roleArn": workload_role.arn})
 
     # ------------------------------------------------------------------ AWS side
 
@@ -168,50 +233,49 @@ class Service(pulumi.ComponentResource):
         )
         return secret.arn
 
-    def _irsa_role(self, name: str, args: ServiceArgs, secret_arns: list[pulumi.Input[str]]) -> aws.iam.Role:
-        """Least privilege: its bucket, its secrets, the two keys that encrypt them."""
-        role = aws.iam.Role(
-            f"{name}-workload",
-            assume_role_policy=irsa_trust(args.oidc_provider_arn, args.oidc_provider_url, NAMESPACE, SERVICE_ACCOUNT),
-            opts=pulumi.ResourceOptions(parent=self),
+    def _workload_role(self, name: str) -> aws.iam.Role:
+        """The pods' role, least privilege: the archive bucket and the key that encrypts it. No secrets."""
+        args = self.args
+        policy = pulumi.Output.all(args.archive_bucket_arn, args.storage_key_arn).apply(
+            lambda v: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "ArchiveList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": v[0]},
+                    {"Sid": "ArchiveObjects", "Effect": "Allow",
+                     "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                     "Resource": f"{v[0]}/*"},
+                    {"Sid": "ArchiveKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                     "Resource": v[1]},
+                ],
+            })
         )
+        return irsa_role(f"{name}-workload", oidc_provider_arn=args.oidc_provider_arn,
+                         oidc_provider_url=args.oidc_provider_url, namespace=NAMESPACE,
+                         service_account=SERVICE_ACCOUNT, policy=policy, opts=pulumi.ResourceOptions(parent=self))
 
-        def render(values: list[str]) -> str:
-            bucket_arn, secrets_key, storage_key, *secrets = values
-            return json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Sid": "ArchiveList", "Effect": "Allow", "Action": ["s3:ListBucket"],
-                         "Resource": bucket_arn},
-                        {"Sid": "ArchiveObjects", "Effect": "Allow",
-                         "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                         "Resource": f"{bucket_arn}/*"},
-                        {"Sid": "OwnSecrets", "Effect": "Allow",
-                         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                         "Resource": secrets},
-                        {"Sid": "OwnKeys", "Effect": "Allow",
-                         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": [secrets_key, storage_key]},
-                    ],
-                }
-            )
-
-        aws.iam.RolePolicy(
-            f"{name}-workload",
-            role=role.id,
-            policy=pulumi.Output.all(
-                args.archive_bucket_arn, args.secrets_key_arn, args.storage_key_arn, *secret_arns
-            ).apply(render),
-            opts=pulumi.ResourceOptions(parent=self),
+    def _secrets_role(self, name: str, secret_arns: list[pulumi.Input[str]]) -> aws.iam.Role:
+        """External Secrets' role in this namespace: read exactly the service's secrets."""
+        args = self.args
+        policy = pulumi.Output.all(args.secrets_key_arn, *secret_arns).apply(
+            lambda v: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "OwnSecrets", "Effect": "Allow",
+                     "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                     "Resource": v[1:]},
+                    {"Sid": "SecretsKey", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": v[0]},
+                ],
+            })
         )
-        return role
+        return irsa_role(f"{name}-secrets", oidc_provider_arn=args.oidc_provider_arn,
+                         oidc_provider_url=args.oidc_provider_url, namespace=NAMESPACE,
+                         service_account=SECRETS_SERVICE_ACCOUNT, policy=policy,
+                         opts=pulumi.ResourceOptions(parent=self))
 
     # ------------------------------------------------------------------ secrets
 
-    def _external_secret(self, name: str, opts: pulumi.ResourceOptions, with_admin_key: bool) -> pulumi.Resource:
-        """External Secrets renders ``sensorhub-env`` from Secrets Manager, so RDS password rotation just works."""
-        args = self.args
-        store = k8s.apiextensions.CustomResource(
+    def _secret_store(self, name: str, opts: pulumi.ResourceOptions) -> pulumi.Resource:
+        return k8s.apiextensions.CustomResource(
             f"{name}-secret-store",
             api_version="external-secrets.io/v1",
             kind="SecretStore",
@@ -220,57 +284,138 @@ class Service(pulumi.ComponentResource):
                 "provider": {
                     "aws": {
                         "service": "SecretsManager",
-                        "region": args.region,
-                        "auth": {"jwt": {"serviceAccountRef": {"name": SERVICE_ACCOUNT}}},
+                        "region": self.args.region,
+                        "auth": {"jwt": {"serviceAccountRef": {"name": SECRETS_SERVICE_ACCOUNT}}},
                     }
                 }
             },
             opts=opts,
         )
-        if args.database_engine == "postgres":
-            database_url = pulumi.Output.concat(
-                "postgresql://{{ .db_username | urlquery }}:{{ .db_password | urlquery }}@",
-                args.database_endpoint, ":5432/sensorhub?sslmode=require",
-            )
-            database_refs: list[dict[str, object]] = [
-                {"secretKey": "db_username", "remoteRef": {"key": args.database_secret_arn, "property": "username"}},
-                {"secretKey": "db_password", "remoteRef": {"key": args.database_secret_arn, "property": "password"}},
-            ]
-        else:
-            database_url = pulumi.Output.from_input("{{ .db_dsn }}")
-            database_refs = [{"secretKey": "db_dsn", "remoteRef": {"key": args.database_secret_arn}}]
+
+    def _external_secret_resource(self, name: str, secret_name: str, spec: dict[str, object],
+                                  opts: pulumi.ResourceOptions, store: pulumi.Resource) -> pulumi.Resource:
+        return k8s.apiextensions.CustomResource(
+            name,
+            api_version="external-secrets.io/v1",
+            kind="ExternalSecret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_name, namespace=NAMESPACE, labels=labels("secrets")),
+            spec={"secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"}, **spec},
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[store])),
+        )
+
+    def _external_secret(self, name: str, opts: pulumi.ResourceOptions, store: pulumi.Resource,
+                         with_admin_key: bool) -> pulumi.Resource:
+        """``sensorhub-env``: the Redis URL (and the admin key; the DSN of an external TimescaleDB)."""
+        args = self.args
         template: dict[str, pulumi.Input[str]] = {
-            "SENSORHUB_DATABASE_URL": database_url,
             "SENSORHUB_REDIS_URL": pulumi.Output.concat(
                 "rediss://:{{ .redis_token | urlquery }}@", args.cache_endpoint, ":6379/0"
             ),
         }
-        refs = [*database_refs,
-                {"secretKey": "redis_token", "remoteRef": {"key": args.cache_secret_arn, "property": "token"}}]
+        refs: list[dict[str, object]] = [
+            {"secretKey": "redis_token", "remoteRef": {"key": args.cache_secret_arn, "property": "token"}}
+        ]
+        if args.app_credentials is None:  # external TimescaleDB: its DSN, set by the platform team
+            template["SENSORHUB_DATABASE_URL"] = "{{ .db_dsn }}"
+            refs.append({"secretKey": "db_dsn", "remoteRef": {"key": args.database_secret_arn}})
         if with_admin_key:
             template["SENSORHUB_BOOTSTRAP_ADMIN_KEY"] = "{{ .admin_key }}"
             refs.append({"secretKey": "admin_key", "remoteRef": {"key": f"{args.prefix}/bootstrap-admin-key"}})
-        return k8s.apiextensions.CustomResource(
-            f"{name}-env",
-            api_version="external-secrets.io/v1",
-            kind="ExternalSecret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=ENV_SECRET, namespace=NAMESPACE, labels=labels("secrets")),
-            spec={
-                "refreshInterval": "1h",
-                "secretStoreRef": {"name": SECRET_STORE, "kind": "SecretStore"},
-                "target": {
-                    "name": ENV_SECRET,
-                    "creationPolicy": "Owner",
-                    "template": {"engineVersion": "v2", "data": template},
-                },
-                "data": refs,
-            },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[store])),
+        return self._external_secret_resource(f"{name}-env", ENV_SECRET, {
+            "refreshInterval": "1h",
+            "target": {"name": ENV_SECRET, "creationPolicy": "Owner",
+                       "template": {"engineVersion": "v2", "data": template}},
+            "data": refs,
+        }, opts, store)
+
+    def _database_secret(self, name: str, opts: pulumi.ResourceOptions,
+                         credentials: AppCredentials) -> k8s.core.v1.Secret:
+        """The service's own database URL, written by Pulumi: it changes only when Pulumi rotates the password,
+        and the pods roll with it (their template carries the password's fingerprint)."""
+        url = pulumi.Output.secret(pulumi.Output.concat(
+            "postgresql://", credentials.username, ":", credentials.password, "@", self.args.database_endpoint,
+            f":{PORT}/{DATABASE_NAME}?sslmode=require",
+        ))
+        self.pod_annotations["sensorhub.io/database-credentials"] = _fingerprint(credentials.password)
+        return k8s.core.v1.Secret(
+            f"{name}-database",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=DATABASE_SECRET, namespace=NAMESPACE, labels=labels("secrets")),
+            type="Opaque",
+            string_data={"SENSORHUB_DATABASE_URL": url},
+            opts=opts,
+        )
+
+    def _database_bootstrap(self, name: str, opts: pulumi.ResourceOptions, store: pulumi.Resource,
+                            database_secret: pulumi.Resource, credentials: AppCredentials) -> pulumi.Resource:
+        """A Job that, as the RDS master user, creates or updates the service's login role and hands it the
+        database. The master secret rotates every 7 days; this Job reads it fresh each time it runs."""
+        master = self._external_secret_resource(f"{name}-database-master", MASTER_SECRET, {
+            "refreshInterval": "15m",
+            "target": {"name": MASTER_SECRET, "creationPolicy": "Owner"},
+            "data": [
+                {"secretKey": "MASTER_USERNAME",
+                 "remoteRef": {"key": self.args.database_secret_arn, "property": "username"}},
+                {"secretKey": "MASTER_PASSWORD",
+                 "remoteRef": {"key": self.args.database_secret_arn, "property": "password"}},
+            ],
+        }, opts, store)
+        script = k8s.core.v1.ConfigMap(
+            f"{name}-database-bootstrap",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=BOOTSTRAP_CONFIG_MAP, namespace=NAMESPACE,
+                                                labels=labels("database-bootstrap")),
+            data={"bootstrap.py": BOOTSTRAP_SCRIPT.read_text()},
+            opts=opts,
+        )
+
+        def from_secret(env: str, secret: str, key: str) -> k8s.core.v1.EnvVarArgs:
+            return k8s.core.v1.EnvVarArgs(name=env, value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)))
+
+        # Only this Job sees the master credentials: explicit keys, no envFrom of the service's secrets.
+        container = self._container(
+            ["python", "/bootstrap/bootstrap.py"], self.args.settings.maintenance, None,
+            env=[from_secret("SENSORHUB_DATABASE_URL", DATABASE_SECRET, "SENSORHUB_DATABASE_URL"),
+                 from_secret("MASTER_USERNAME", MASTER_SECRET, "MASTER_USERNAME"),
+                 from_secret("MASTER_PASSWORD", MASTER_SECRET, "MASTER_PASSWORD")],
+            extra_mounts=[k8s.core.v1.VolumeMountArgs(name="bootstrap", mount_path="/bootstrap", read_only=True)],
+        )
+        extra_volume = k8s.core.v1.VolumeArgs(
+            name="bootstrap", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=BOOTSTRAP_CONFIG_MAP))
+        return self._job(
+            f"{name}-database-bootstrap", "database-bootstrap", container,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[master, script, database_secret])),
+            extra_volumes=[extra_volume], fingerprint=_fingerprint(credentials.password),
+        )
+
+    def _job(self, name: str, component: str, container: k8s.core.v1.ContainerArgs, opts: pulumi.ResourceOptions,
+             *, extra_volumes: list[k8s.core.v1.VolumeArgs] | None = None,
+             fingerprint: pulumi.Output[str] | None = None) -> k8s.batch.v1.Job:
+        """A run-to-completion Job; a new image digest (or credential) is a new Job, and Pulumi waits for it."""
+        annotations: dict[str, pulumi.Input[str]] = {"pulumi.com/replaceUnready": "true",
+                                                     "sensorhub.io/image": self.args.image_ref}
+        if fingerprint is not None:
+            annotations["sensorhub.io/database-credentials"] = fingerprint
+        return k8s.batch.v1.Job(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE, labels=labels(component),
+                                                annotations=annotations),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=2,
+                active_deadline_seconds=900,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
+                    spec=self._pod_spec(container, restart_policy="Never", extra_volumes=extra_volumes),
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(replace_on_changes=["*"])),
         )
 
     # ------------------------------------------------------------------ workloads
 
-    def _container(self, command: list[str], workload: WorkloadSettings, port: int | None) -> k8s.core.v1.ContainerArgs:
+    def _container(self, command: list[str], workload: WorkloadSettings, port: int | None, *,
+                   env: list[k8s.core.v1.EnvVarArgs] | None = None,
+                   extra_mounts: list[k8s.core.v1.VolumeMountArgs] | None = None) -> k8s.core.v1.ContainerArgs:
+        """The service container; with ``env`` it gets exactly those variables instead of the service's config."""
         resources = {"cpu": workload.cpu, "memory": workload.memory}
         ports: list[k8s.core.v1.ContainerPortArgs] = []
         liveness = readiness = startup = None
@@ -280,16 +425,21 @@ class Service(pulumi.ComponentResource):
             readiness = _http_probe("/health/ready", period=5, failures=3)
             # Slow starts (cold caches, leader election) get 60 s before liveness may kill the pod.
             startup = _http_probe("/health/live", period=2, failures=30)
+        env_from = None
+        if env is None:
+            env_from = [
+                k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=CONFIG_MAP)),
+                *(k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret))
+                  for secret in self.env_secrets),
+            ]
         return k8s.core.v1.ContainerArgs(
             name="sensorhub",
             image=self.args.image_ref,
             image_pull_policy="Always",
             command=command,
             ports=ports,
-            env_from=[
-                k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name="sensorhub-config")),
-                k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=ENV_SECRET)),
-            ],
+            env=env,
+            env_from=env_from,
             resources=k8s.core.v1.ResourceRequirementsArgs(requests=resources, limits=resources),
             security_context=k8s.core.v1.SecurityContextArgs(
                 run_as_non_root=True,
@@ -301,14 +451,16 @@ class Service(pulumi.ComponentResource):
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             ),
-            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],  # noqa: S108 - emptyDir
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 - emptyDir
+                           *(extra_mounts or [])],
             liveness_probe=liveness,
             readiness_probe=readiness,
             startup_probe=startup,
         )
 
-    def _pod_spec(self, command: list[str], workload: WorkloadSettings, *, restart_policy: str,
-                  port: int | None, component: str | None = None) -> k8s.core.v1.PodSpecArgs:
+    def _pod_spec(self, container: k8s.core.v1.ContainerArgs, *, restart_policy: str,
+                  component: str | None = None,
+                  extra_volumes: list[k8s.core.v1.VolumeArgs] | None = None) -> k8s.core.v1.PodSpecArgs:
         spread: list[k8s.core.v1.TopologySpreadConstraintArgs] = []
         if component is not None:
             spread = [
@@ -328,22 +480,25 @@ class Service(pulumi.ComponentResource):
                 run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             ),
-            containers=[self._container(command, workload, port)],
+            containers=[container],
             volumes=[
-                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi"))
+                k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")),
+                *(extra_volumes or []),
             ],
             topology_spread_constraints=spread,
             termination_grace_period_seconds=30,
         )
 
     def _deployment(self, name: str, component: str, command: list[str], workload: WorkloadSettings, *,
-                    port: int, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+                    port: int, opts: pulumi.ResourceOptions, scaled_by_hpa: bool = False) -> k8s.apps.v1.Deployment:
+        # Under server-side apply a declared spec.replicas is owned by Pulumi: once the HPA changes it, the next
+        # release conflicts (or resets the scale). A scaled Deployment leaves the field to the HPA.
         return k8s.apps.v1.Deployment(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"sensorhub-{component}", namespace=NAMESPACE,
                                                 labels=labels(component)),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=workload.replicas,
+                replicas=None if scaled_by_hpa else workload.replicas,
                 revision_history_limit=5,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels(component)),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
@@ -351,8 +506,10 @@ class Service(pulumi.ComponentResource):
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge="25%", max_unavailable=0),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component)),
-                    spec=self._pod_spec(command, workload, restart_policy="Always", port=port, component=component),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels(component),
+                                                        annotations=self.pod_annotations or None),
+                    spec=self._pod_spec(self._container(command, workload, port), restart_policy="Always",
+                                        component=component),
                 ),
             ),
             opts=opts,

@@ -28,7 +28,7 @@ from pulumi.runtime.proto import resource_pb2
 
 from infra.settings import PROJECT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - the wire key of a secret
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the wire marker of a secret
@@ -245,6 +245,11 @@ class FakeCloud(pulumi.runtime.Mocks):
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
                 "names": [f"{self.region}{z}" for z in "abc"], "zoneIds": ["az1", "az2", "az3"], "id": self.region,
+            },
+            "aws:eks/getAddonVersion:getAddonVersion": {
+                "addonName": args.args.get("addonName"), "kubernetesVersion": args.args.get("kubernetesVersion"),
+                "version": f"v0.0.0-mock-{args.args.get('addonName')}-for-{args.args.get('kubernetesVersion')}",
+                "id": str(args.args.get("addonName")),
             },
             "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
                 "userName": "AWS", "password": MOCK_ECR_PASSWORD, "proxyEndpoint": "https://mock.ecr",

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from infra.offline import STACKS, Graph, Resource, run_stack
+from infra.offline.mocks import STACKS, Graph, Resource, run_stack
 from infra.settings import SettingsError
 
 BANNER = (

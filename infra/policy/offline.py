@@ -15,7 +15,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from infra.offline import Graph, Resource
+from infra.offline.mocks import Graph, Resource
 from infra.policy.rules import RULES, Rule
 
 

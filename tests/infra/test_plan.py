@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.plan import main, render_diff, render_plan
+from infra.offline.plan import main, render_diff, render_plan
 from tests.infra.conftest import recorded
 
 

@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from infra.offline import STACKS
+from infra.offline.mocks import STACKS
 from infra.policy.offline import evaluate
 from infra.policy.rules import RULES, Rule
 from tests.infra.conftest import recorded
