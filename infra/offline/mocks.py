@@ -33,6 +33,7 @@ ACCOUNT_ID = "123456789012"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - the wire key of a secret
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the wire marker of a secret
 STACKS = ("dev", "staging", "prod")
+EKS_CLUSTER_SECURITY_GROUP = "sg-0eksclustermock"  # the cluster security group EKS creates (an output)
 
 # Values that stand in for secrets during an offline run. None of them may appear in clear in any input.
 MOCK_ECR_PASSWORD = "MOCK-SECRET-ecr-password"  # noqa: S105
@@ -169,6 +170,13 @@ def _scalar(value: Any) -> str:
 # --------------------------------------------------------------------------- mocks
 
 
+def mock_arn(type_: str, resource_id: str, region: str) -> str:
+    """The ARN the fake cloud gives a resource of ``type_`` (what its dependents receive)."""
+    service = type_.split(":")[1].split("/")[0]
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{type_.rsplit(':', 1)[1].lower()}/{resource_id}"
+
+
+
 class FakeCloud(pulumi.runtime.Mocks):
     """Plausible outputs for every resource type the program declares, and the invokes it makes."""
 
@@ -181,9 +189,8 @@ class FakeCloud(pulumi.runtime.Mocks):
         rid = f"{name}-{hashlib.sha1(f'{typ}/{name}'.encode()).hexdigest()[:8]}"  # noqa: S324 - not security
         state: dict[str, Any] = {**inputs}
         if typ.startswith("aws:"):
-            service = typ.split(":")[1].split("/")[0]
             state.setdefault("name", inputs.get("name") or rid)
-            state["arn"] = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{typ.rsplit(':', 1)[1].lower()}/{rid}"
+            state["arn"] = mock_arn(typ, rid, self.region)
         if typ == "aws:kms/key:Key":
             state["keyId"] = rid
         elif typ == "aws:s3/bucket:Bucket":
@@ -234,7 +241,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
             "oidcProviderUrl": f"https://{issuer}",
             "oidcIssuer": issuer,
-            "clusterSecurityGroupId": "sg-0eksclustermock",
+            "clusterSecurityGroupId": EKS_CLUSTER_SECURITY_GROUP,
             "nodeSecurityGroupId": "sg-0eksnodesmock",
         }
 
