@@ -26,8 +26,8 @@ class StorageSettings:
     def read(cls, section: Section) -> StorageSettings:
         settings = cls(
             archive_ia_after_days=section.integer("archiveInfrequentAccessAfterDays", 30, 3650),
-            archive_glacier_after_days=section.integer("archiveGlacierAfterDays", 60, 3650),
-            archive_expire_after_days=section.integer("archiveExpireAfterDays", 61, 36500),
+            archive_glacier_after_days=section.integer("archiveGlacierAfterDays", 31, 3650),
+            archive_expire_after_days=section.integer("archiveExpireAfterDays", 32, 36500),
         )
         section.done()
         ia, glacier, expire = (settings.archive_ia_after_days, settings.archive_glacier_after_days,

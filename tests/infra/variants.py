@@ -7,16 +7,17 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from infra.offline.mocks import Graph, Resource
+from infra.offline.mocks import Graph, Resource, unwrap_secrets
 
 
 def changed(graph: Graph, match: Callable[[Resource], bool], change: Callable[[dict[str, Any]], None]) -> Graph:
-    """A copy of ``graph`` where ``change`` edited (in place, on a copy) the inputs of each matching resource."""
+    """A copy of ``graph`` where ``change`` edited (in place, on a copy) the inputs of each matching resource.
+    The edited inputs lose their secret markers: variants are for checks, not for the secrets test."""
     resources = []
     hits = 0
     for r in graph:
         if match(r):
-            inputs = copy.deepcopy(dict(r.inputs))
+            inputs = copy.deepcopy(unwrap_secrets(dict(r.inputs)))
             change(inputs)
             r = dataclasses.replace(r, inputs=inputs)  # noqa: PLW2901 - the replacement is the point
             hits += 1
