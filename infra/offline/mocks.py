@@ -66,6 +66,7 @@ class Resource:
     retain_on_delete: bool
     dependencies: tuple[str, ...]
     property_dependencies: Mapping[str, tuple[str, ...]]
+    replace_on_changes: tuple[str, ...] = ()
 
     @property
     def props(self) -> Any:
@@ -113,6 +114,20 @@ def unwrap_secrets(value: Any) -> Any:
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]
+    return value
+
+
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - what a report shows instead of a secret
+
+
+def redact_secrets(value: Any) -> Any:
+    """Inputs with every secret replaced by ``[secret]`` (what a report may print)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_MARK:
+            return SECRET_PLACEHOLDER
+        return {k: redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
     return value
 
 
@@ -304,6 +319,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             dependencies=tuple(request.dependencies),
             property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+            replace_on_changes=tuple(request.replaceOnChanges),
         )
         with self._lock:
             self.recorded.append(recorded)
