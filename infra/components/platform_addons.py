@@ -71,7 +71,8 @@ class PlatformAddons(pulumi.ComponentResource):
             "region": args.region,
             "vpcId": args.vpc_id,
             "replicaCount": 2,
-            "serviceAccount": {"name": LBC_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": lbc_role.arn}},
+            "serviceAccount": {"name": LBC_SERVICE_ACCOUNT,
+                               "annotations": {"eks.amazonaws.com/role-arn": lbc_role.arn}},
         })
         self.external_secrets = self._release(f"{name}-external-secrets", ESO_CHART, "external-secrets", {
             "installCRDs": True, "replicaCount": 2, "webhook": {"replicaCount": 2},

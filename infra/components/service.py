@@ -7,7 +7,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -20,7 +19,7 @@ from infra.stack_config import Section
 NAMESPACE = "sensorhub"
 SERVICE_ACCOUNT = "sensorhub"
 # External Secrets authenticates to Secrets Manager as this account; the service's own role cannot read secrets.
-SECRETS_SERVICE_ACCOUNT = "sensorhub-secrets"  # noqa: S105 - a ServiceAccount name
+SECRETS_SERVICE_ACCOUNT = "sensorhub-secrets"
 APP_PORT = 8000
 PROJECTOR_PORT = 8001
 WORKER_PORT = PROJECTOR_PORT  # workers serve /health/* and /metrics on 8001

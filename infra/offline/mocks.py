@@ -187,7 +187,7 @@ def _scalar(value: Any) -> str:
 
 def mock_arn(type_: str, resource_id: str, region: str) -> str:
     """The ARN the fake cloud gives a resource of ``type_`` (what its dependents receive)."""
-    service = type_.split(":")[1].split("/")[0]
+    service = type_.split(":")[1].split("/", maxsplit=1)[0]
     return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{type_.rsplit(':', 1)[1].lower()}/{resource_id}"
 
 

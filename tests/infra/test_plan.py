@@ -36,7 +36,7 @@ def test_plan_cli_rejects_an_unknown_stack(capsys: pytest.CaptureFixture[str]) -
     assert "invalid choice" in capsys.readouterr().err
 
 
-# ----------------------------------------------------------------------------- plan-diff: secrets, truncation, replacement
+# ------------------------------------------------------------------ plan-diff: secrets, truncation, replacement
 
 
 
@@ -45,9 +45,10 @@ def _secret(value: str) -> dict[str, Any]:
 
 
 def _one(stack: str, type_: str, inputs: dict[str, Any], replace_on_changes: tuple[str, ...] = ()) -> Graph:
-    resource = Resource(type=type_, name="x", urn=f"urn:pulumi:{stack}::sensorhub::{type_}::x", id="x", custom=True,
-                        inputs=inputs, provider="", providers={}, parent="", protect=False, retain_on_delete=False,
-                        dependencies=(), property_dependencies={}, replace_on_changes=replace_on_changes)
+    resource = Resource(type=type_, name="x", urn=f"urn:pulumi:{stack}::sensorhub::{type_}::x", id="x",
+                        custom=True, inputs=inputs, provider="", providers={}, parent="", protect=False,
+                        retain_on_delete=False, dependencies=(), property_dependencies={},
+                        replace_on_changes=replace_on_changes)
     return Graph(stack=stack, resources=[resource])
 
 
