@@ -12,11 +12,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.components.charts import KUBE_PROMETHEUS_STACK
 from infra.components.iam import irsa_role
-from infra.components.platform_addons import Chart
 from infra.stack_config import PROJECT, Section
 
-PROMETHEUS_CHART = Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
 # Alerts that fire by design: Watchdog always (a dead man's switch for an external heartbeat monitor),
 # InfoInhibitor to silence info alerts. Routed to a receiver that drops them, never to the on-call email.
 ALWAYS_FIRING = ("Watchdog", "InfoInhibitor")
@@ -185,7 +184,7 @@ class Observability(pulumi.ComponentResource):
                 opts=in_namespace,
             )
         alertmanager = self._alertmanager(name)
-        chart = PROMETHEUS_CHART
+        chart = KUBE_PROMETHEUS_STACK
         self.release = k8s.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
             name=chart.name,

@@ -10,26 +10,16 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.components.charts import EXTERNAL_SECRETS, FLUENT_BIT, LOAD_BALANCER_CONTROLLER, Chart
 from infra.components.iam import irsa_role
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-@dataclass(frozen=True)
-class Chart:
-    name: str
-    version: str
-    repo: str
-
-
-# Pinned and bumped deliberately; each version is checked against infra/data/chart-index.yaml (checked 2026-12-01).
-LBC_CHART = Chart("aws-load-balancer-controller", "3.5.0", "https://aws.github.io/eks-charts")
-ESO_CHART = Chart("external-secrets", "2.9.0", "https://charts.external-secrets.io")
-FLUENT_BIT_CHART = Chart("aws-for-fluent-bit", "0.2.0", "https://aws.github.io/eks-charts")
 # The controller's own published policy for the pinned app version (docs/install/iam_policy.json at tag v3.5.0):
 # modify/delete calls are conditioned on the *resource* tag, creates on the request tag, RegisterTargets and
-# ModifyListener unconditioned. Copied verbatim; replace it together with LBC_CHART.
-LBC_POLICY_FILE = DATA / f"aws-load-balancer-controller-iam-policy-v{LBC_CHART.version}.json"
+# ModifyListener unconditioned. Copied verbatim; replace it together with LOAD_BALANCER_CONTROLLER.
+LBC_POLICY_FILE = DATA / f"aws-load-balancer-controller-iam-policy-v{LOAD_BALANCER_CONTROLLER.version}.json"
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 FLUENT_BIT_NAMESPACE = "logging"
 FLUENT_BIT_SERVICE_ACCOUNT = "aws-for-fluent-bit"
@@ -66,7 +56,7 @@ class PlatformAddons(pulumi.ComponentResource):
             namespace="kube-system", service_account=LBC_SERVICE_ACCOUNT,
             policy=json.dumps(json.loads(LBC_POLICY_FILE.read_text())), opts=child,
         )
-        self.load_balancer_controller = self._release(f"{name}-lbc", LBC_CHART, "kube-system", {
+        self.load_balancer_controller = self._release(f"{name}-lbc", LOAD_BALANCER_CONTROLLER, "kube-system", {
             "clusterName": args.cluster_name,
             "region": args.region,
             "vpcId": args.vpc_id,
@@ -74,7 +64,7 @@ class PlatformAddons(pulumi.ComponentResource):
             "serviceAccount": {"name": LBC_SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": lbc_role.arn}},
         })
-        self.external_secrets = self._release(f"{name}-external-secrets", ESO_CHART, "external-secrets", {
+        self.external_secrets = self._release(f"{name}-external-secrets", EXTERNAL_SECRETS, "external-secrets", {
             "installCRDs": True, "replicaCount": 2, "webhook": {"replicaCount": 2},
         })
         self.application_logs = self._log_shipping(name)
@@ -122,7 +112,7 @@ class PlatformAddons(pulumi.ComponentResource):
             })),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._release(f"{name}-fluent-bit", FLUENT_BIT_CHART, FLUENT_BIT_NAMESPACE, {
+        self._release(f"{name}-fluent-bit", FLUENT_BIT, FLUENT_BIT_NAMESPACE, {
             "serviceAccount": {"create": True, "name": FLUENT_BIT_SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
             "input": {"path": f"/var/log/containers/*_{a.workload_namespace}_*.log"},

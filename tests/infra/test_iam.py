@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from infra.components.platform_addons import LBC_CHART, LBC_POLICY_FILE
+from infra.components.charts import LOAD_BALANCER_CONTROLLER
+from infra.components.platform_addons import LBC_POLICY_FILE
 from infra.offline.checks import condition_key_problems, iam_problems, missing_documented_calls
 from infra.offline.mocks import Graph
 from tests.infra.conftest import recorded
@@ -46,7 +47,7 @@ OLD_LBC_POLICY = {"Version": "2012-10-17", "Statement": [
 
 
 def test_recorded_policy_is_the_pinned_versions() -> None:
-    assert LBC_POLICY_FILE.name == f"aws-load-balancer-controller-iam-policy-v{LBC_CHART.version}.json"
+    assert LBC_POLICY_FILE.name == f"aws-load-balancer-controller-iam-policy-v{LOAD_BALANCER_CONTROLLER.version}.json"
     assert Path(LBC_POLICY_FILE).exists()
 
 

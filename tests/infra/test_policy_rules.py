@@ -323,9 +323,15 @@ def test_every_multi_language_component_is_modelled_and_seen_empty(stack: str) -
     assert len(seen.of_type("aws:eks/nodeGroup:NodeGroup")) == len(graph.of_type("eks:index:ManagedNodeGroup"))
 
 
-def test_the_old_eks_rules_would_fail_every_stack_in_the_real_engine() -> None:
-    """What `pulumi preview --policy-pack` did with rules on the component: every mandatory EKS rule fired."""
-    seen = as_engine_sees_it(recorded("dev"))
-    component = seen.of_type("eks:index:Cluster")[0]
-    assert component.props == {}
-    assert not component.props.get("endpointPrivateAccess")  # the old rule's first check: a violation
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_old_eks_rule_fails_every_stack_as_the_engine_runs_it(stack: str) -> None:
+    """The reviewed rule, verbatim in substance, run on what the analyzer receives: a mandatory violation on
+    every stack (so `pulumi preview --policy-pack` failed everywhere), while the mocks' view passed it."""
+
+    def old_rule(args: ResourceValidationArgs, report: Any) -> None:
+        if args.resource_type == "eks:index:Cluster" and not args.props.get("endpointPrivateAccess"):
+            report("the EKS endpoint must be reachable privately (endpointPrivateAccess: true).")
+
+    rule = Rule("eks-endpoint-private-in-prod", "the old rule", "resource", old_rule)
+    assert [v.rule for v in evaluate(recorded(stack), [rule])] == ["eks-endpoint-private-in-prod"]
+    assert recorded(stack).of_type("eks:index:Cluster")[0].props["endpointPrivateAccess"] is True  # mocks' view
