@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -31,7 +32,7 @@ SECRET_STORE = "aws-secrets-manager"  # noqa: S105 - a SecretStore name
 CONFIG_MAP = "sensorhub-config"
 BOOTSTRAP_CONFIG_MAP = "sensorhub-database-bootstrap"
 BOOTSTRAP_SCRIPT = Path(__file__).with_name("database_bootstrap.py")
-LogLevel = str
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class ServiceSettings:
         settings = cls(
             hostname=section.string("hostname"),
             certificate_arn=section.string("certificateArn"),
-            log_level=section.choice("logLevel", ["debug", "info", "warning", "error"]),
+            log_level=cast(LogLevel, section.choice("logLevel", ["debug", "info", "warning", "error"])),
             api=WorkloadSettings.read(section.section("api")),
             api_max_replicas=section.integer("apiMaxReplicas", 1, 100),
             api_target_cpu_percent=section.integer("apiTargetCpuPercent", 20, 95),
