@@ -83,3 +83,23 @@ def test_absence_of_a_request_tag_is_allowed_on_any_call(operator: str) -> None:
                                                         "false" if operator == "Null" else "sensorhub"}}}]}
     assert condition_key_problems(required, "x") == [
         "x: ec2:DeleteSecurityGroup carries no request tags, so a condition requiring aws:RequestTag denies it"]
+
+
+# AWS-managed add-ons are documented to run with these AWS-managed policies (EKS user guide, add-on pages).
+ADDON_POLICIES = {
+    "aws-ebs-csi-driver": "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+    "aws-efs-csi-driver": "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy",
+}
+
+
+def test_addon_roles_carry_their_documented_managed_policy(graph: Graph) -> None:
+    attached = {(a.props["role"], a.props["policyArn"])
+                for a in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
+    for addon in graph.of_type("aws:eks/addon:Addon"):
+        policy = ADDON_POLICIES.get(addon.props["addonName"])
+        if policy is None:
+            assert "serviceAccountRoleArn" not in addon.props, addon.name  # metrics-server calls no AWS API
+            continue
+        role_arn = addon.props["serviceAccountRoleArn"]
+        role = next(r for r in graph.of_type("aws:iam/role:Role") if role_arn.endswith(f"/{r.id}"))
+        assert (role.id, policy) in attached, addon.name
