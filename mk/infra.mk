@@ -1,7 +1,9 @@
 # Infrastructure targets, included by the top-level Makefile.
 #   make plan STACK=dev               table of every resource the program declares for a stack (offline, mocks)
-#   make plan-diff FROM=staging TO=prod   what the two stacks declare differently (offline, mocks)
-#   make infra-test                   the Pulumi program under mocks, policy pack, manifests, hadolint, checkov
+#   make plan-diff FROM=staging TO=prod   what the two stacks declare differently (offline, mocks): secrets
+#                                     redacted, differing parts shown, '+-'/'!' where the change replaces
+#   make infra-test                   the Pulumi program under mocks, policy pack, class checks, manifests,
+#                                     hadolint, checkov (docs/deploy.md, Known limits: what it cannot prove)
 #   make checkov                      checkov over the rendered manifests and app/Dockerfile
 # `plan` is the declared graph under Pulumi mocks, not a cloud diff: `pulumi preview --diff` is.
 
