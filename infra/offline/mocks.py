@@ -38,7 +38,7 @@ EKS_CLUSTER_SECURITY_GROUP = "sg-0eksclustermock"  # the cluster security group 
 # Values that stand in for secrets during an offline run. None of them may appear in clear in any input.
 MOCK_ECR_PASSWORD = "MOCK-SECRET-ecr-password"  # noqa: S105
 MOCK_RANDOM_PREFIX = "MOCK-SECRET-random-"
-# What `pulumi config set --secret` would hold on a real staging/prod stack (README.md, "Deploy").
+# What `pulumi config set --secret` would hold on a real staging/prod stack (docs/deploy.md).
 DOCUMENTED_SECRETS: dict[str, dict[str, str]] = {
     "dev": {},
     "staging": {"redisAuthToken": "MOCK-SECRET-staging-redis-token-0123456789abcdef"},

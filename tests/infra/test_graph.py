@@ -10,7 +10,7 @@ from infra.offline.mocks import Graph, secret_sentinels
 
 @dataclass(frozen=True)
 class Hardening:
-    """One column of the hardening table (README.md, "Deploy") as the graph must show it."""
+    """One column of the hardening table (docs/deploy.md) as the graph must show it."""
 
     azs: int
     nats: int
