@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sensorhub.ingest.rows import Reading
 from sensorhub.timeseries import compression, queries, rollups
 from sensorhub.timeseries.engines import EngineInfo
 from sensorhub.timeseries.maintenance import MaintenancePolicy, run_once
-from sensorhub.timeseries.store import BucketSpec, SeriesRange
+from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange
 
 from tests.timeseries.conftest import NOW, TimeSeries, reading
 

@@ -241,5 +241,5 @@ async def storage_report(conn: Conn, info: EngineInfo, partitions: list[Partitio
     days = [
         DayStorage(day, *raw.get(day, (0, 0)), *packed.get(day, (0, 0))) for day in sorted(raw.keys() | packed.keys())
     ]
-    total = int(await conn.fetchval("SELECT pg_total_relation_size('readings_packed')"))
+    total = int(await conn.fetchval("SELECT pg_total_relation_size('readings_packed')") or 0)
     return StorageReport(method_for(info), days, total)
