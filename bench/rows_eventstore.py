@@ -19,7 +19,7 @@ from sensorhub.domain.device import Device, DeviceState
 from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
 from sensorhub.domain.device_events import DeviceRenamed
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
@@ -173,8 +173,15 @@ async def single_append(ctx: Context) -> RowResult:
             async def op(w: int, i: int) -> int:
                 data, meta = payload(i)
                 await ctx.pool.fetch(
-                    _APPEND_0005, f"f5-{r}-{w}", "Device", str(i), [uuid.uuid4()], ["DeviceRenamed"], [1],
-                    [data], [meta],
+                    _APPEND_0005,
+                    f"f5-{r}-{w}",
+                    "Device",
+                    str(i),
+                    [uuid.uuid4()],
+                    ["DeviceRenamed"],
+                    [1],
+                    [data],
+                    [meta],
                 )
                 return 1
 
@@ -248,8 +255,9 @@ async def batch_append(ctx: Context) -> RowResult:
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for k in range(n):
             data, meta = payload(k)
-            for c, v in zip(cols, (uuid.uuid4(), f"batch-raw-{r}-{w}", i * n + k + 1, "DeviceRenamed", 1, data, meta),
-                            strict=True):
+            for c, v in zip(
+                cols, (uuid.uuid4(), f"batch-raw-{r}-{w}", i * n + k + 1, "DeviceRenamed", 1, data, meta), strict=True
+            ):
                 c.append(v)
         return cols
 
@@ -263,9 +271,7 @@ async def batch_append(ctx: Context) -> RowResult:
     async def copy(r: int) -> Measurement:
         async def op(w: int, i: int) -> int:
             cols = columns(r + 100, w, i)
-            records = [
-                (a, b, c, d, e, json.dumps(f), json.dumps(g)) for a, b, c, d, e, f, g in zip(*cols, strict=True)
-            ]
+            records = [(a, b, c, d, e, json.dumps(f), json.dumps(g)) for a, b, c, d, e, f, g in zip(*cols, strict=True)]
             async with ctx.raw_pool.acquire() as conn:
                 await conn.copy_records_to_table(
                     "bench_raw_events",

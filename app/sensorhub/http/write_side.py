@@ -25,8 +25,8 @@ from sensorhub.application.errors import (
 from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
 from sensorhub.bootstrap import Services
 from sensorhub.domain.errors import ConflictingState, InvalidCommand
-from sensorhub.eventstore.catalog import build_registry
-from sensorhub.eventstore.registry import EventTypeRegistry
+from sensorhub.eventstore.codec import EventTypeRegistry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.http.problems import ProblemError
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from sensorhub.application.ports import EventCodec
-from sensorhub.application.unit_of_work import CommandContext
+from sensorhub.application.unit_of_work import CommandContext, utc_now
 from sensorhub.db import Conn
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
@@ -52,10 +52,6 @@ class IngestResult:
     alerts_resolved: int = 0
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def oldest_kept(now: datetime, retention_days: int) -> datetime:
     """The start of the oldest day that raw retention still keeps."""
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=retention_days)
@@ -70,7 +66,7 @@ class ReadingsIngest:
         codec: EventCodec,
         *,
         retention_days: int,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         notifier: AppendNotifier | None = None,
     ) -> None:
         self._pool = pool

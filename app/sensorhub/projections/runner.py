@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from sensorhub.db import init_connection
+from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import read_feed
-from sensorhub.eventstore.registry import EventTypeRegistry
 from sensorhub.observability import (
     OPEN_ALERTS,
     PROJECTION_EVENTS_APPLIED,
@@ -172,8 +172,13 @@ class ProjectionRunner:
             cursor = events[-1].cursor
             await store.advance(conn, self.name, generation, old=checkpoint.cursor, new=cursor, count=len(events))
             log.debug(
-                "batch applied", projection=self.name, generation=generation, count=len(events),
-                after=str(checkpoint.cursor), to=str(cursor), applied_before=checkpoint.events_applied,
+                "batch applied",
+                projection=self.name,
+                generation=generation,
+                count=len(events),
+                after=str(checkpoint.cursor),
+                to=str(cursor),
+                applied_before=checkpoint.events_applied,
             )
             if effects is not None:
                 await self._fanout.in_transaction(conn, effects)

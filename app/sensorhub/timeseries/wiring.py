@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.service import ReadingsIngest
 from sensorhub.observability import get_logger
