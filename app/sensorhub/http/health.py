@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 from litestar import Response, get
-from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusController
 
 from sensorhub import migrations
-from sensorhub.bootstrap import CheckResult, Services, redis_ping
+from sensorhub.http import dependencies as deps
 from sensorhub.observability import DATABASE_UP, REDIS_UP
+from sensorhub.runtime import CheckResult, Services, redis_ping
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -59,8 +59,14 @@ async def run_checks(services: Services) -> tuple[bool, dict[str, dict[str, Any]
     return ready, report
 
 
-@get("/health/ready", opt={"public": True}, operation_id="healthReady", tags=["operations"])
-async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+@get(
+    "/health/ready",
+    opt={"public": True},
+    operation_id="healthReady",
+    tags=["operations"],
+    dependencies={"services": deps.SERVICES},
+)
+async def ready(services: deps.Injected[Services]) -> Response[dict[str, Any]]:
     """Database reachable, migrations at head, workers fresh; ``503`` otherwise."""
     ok, report = await run_checks(services)
     return Response({"status": "ready" if ok else "not_ready", "checks": report}, status_code=200 if ok else 503)

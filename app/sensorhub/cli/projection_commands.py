@@ -7,12 +7,12 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-from sensorhub.bootstrap import connect_redis
 from sensorhub.db import connect
 from sensorhub.observability import get_logger
 from sensorhub.projections import store
 from sensorhub.projections.projector import Projector, run_projector
 from sensorhub.projections.runner import RunnerConfig
+from sensorhub.runtime import connect_redis
 from sensorhub.settings import Settings
 
 log = get_logger("sensorhub.projector")
