@@ -60,7 +60,9 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*_as_owner(), *args], check=check, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [*_as_owner(), *args], check=check, capture_output=True, text=True, timeout=timeout
+        )
 
     def ensure(self, first_port: int = 55440) -> Cluster:
         """initdb if needed, then start if not running. Idempotent."""
@@ -73,15 +75,8 @@ class Cluster:
                 shutil.chown(self.data, "postgres")
                 shutil.chown(self.run_dir, "postgres")
             self._run(
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
+                str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                "-E", "UTF8", "--locale=C.UTF-8",
             )
             self.port = free_port(first_port)
             conf = [
@@ -121,15 +116,7 @@ class Cluster:
 
     def start(self) -> None:
         result = self._run(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log_file),
-            "-w",
-            "-t",
-            "60",
-            "start",
+            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start",
             check=False,
         )
         if result.returncode != 0:
@@ -180,9 +167,6 @@ def wait_until_accepting(cluster: Cluster, timeout: float = 30) -> None:
 
 
 def _pg_isready(cluster: Cluster) -> bool:
-    return (
-        subprocess.run(
-            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(cluster.port), "-q"], check=False
-        ).returncode
-        == 0
-    )
+    return subprocess.run(
+        [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(cluster.port), "-q"], check=False
+    ).returncode == 0

@@ -81,23 +81,12 @@ async def server_settings(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
         out: dict[str, Any] = {}
-        for name in (
-            "server_version",
-            "fsync",
-            "synchronous_commit",
-            "full_page_writes",
-            "wal_level",
-            "shared_buffers",
-            "max_wal_size",
-            "checkpoint_timeout",
-            "shared_preload_libraries",
-        ):
+        for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level",
+                     "shared_buffers", "max_wal_size", "checkpoint_timeout", "shared_preload_libraries"):
             out[name] = await conn.fetchval(f"SHOW {name}")
-        out["timescaledb"] = (
-            await conn.fetchval("SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'")
-            if "timescaledb" in out["shared_preload_libraries"]
-            else None
-        )
+        out["timescaledb"] = await conn.fetchval(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ) if "timescaledb" in out["shared_preload_libraries"] else None
         return out
     finally:
         await conn.close()

@@ -211,7 +211,9 @@ def peak_rss_mb(pid: int | None = None) -> float | None:
 # --------------------------------------------------------------------------- loops
 
 
-async def timed_writers(writers: int, seconds: float, op: Callable[[int, int], Awaitable[int]]) -> Measurement:
+async def timed_writers(
+    writers: int, seconds: float, op: Callable[[int, int], Awaitable[int]]
+) -> Measurement:
     """``writers`` coroutines call ``op(writer, i)`` until ``seconds`` pass; ``op`` returns items moved."""
     latencies: list[float] = []
     items = 0
@@ -282,7 +284,7 @@ async def interleave(
     names = list(variants)
     out: dict[str, list[Measurement]] = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
+        order = names[r % len(names):] + names[: r % len(names)]
         for name in order:
             out[name].append(await variants[name](r))
     return out

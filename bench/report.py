@@ -20,26 +20,20 @@ def _verdict(ok: bool | None) -> str:
 def markdown(result: dict[str, Any]) -> str:
     lines: list[str] = []
     meta = result["meta"]
-    lines.append(
-        f"Run {meta['started_at']} ({meta['sizes']} sizes, {meta['rounds']} interleaved round(s), "
-        f"medians), {meta['seconds']:.0f} s."
-    )
+    lines.append(f"Run {meta['started_at']} ({meta['sizes']} sizes, {meta['rounds']} interleaved round(s), "
+                 f"medians), {meta['seconds']:.0f} s.")
     m = meta["machine"]
-    lines.append(
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
-        f"Python {m['python']}, asyncpg {m['asyncpg']}; load average at start "
-        f"{', '.join(f'{x:.2f}' for x in m['load_average'])} (shared machine: only same-run ratios count)."
-    )
+    lines.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
+                 f"Python {m['python']}, asyncpg {m['asyncpg']}; load average at start "
+                 f"{', '.join(f'{x:.2f}' for x in m['load_average'])} (shared machine: only same-run ratios count).")
     lines.append("")
     lines.append("PostgreSQL settings per engine:")
     lines.append("")
     lines.append("| engine | server | TimescaleDB | fsync | synchronous_commit | full_page_writes | shared_buffers |")
     lines.append("|---|---|---|---|---|---|---|")
     for engine, s in result["settings"].items():
-        lines.append(
-            f"| {engine} | {s['server_version']} | {s['timescaledb'] or '-'} | {s['fsync']} | "
-            f"{s['synchronous_commit']} | {s['full_page_writes']} | {s['shared_buffers']} |"
-        )
+        lines.append(f"| {engine} | {s['server_version']} | {s['timescaledb'] or '-'} | {s['fsync']} | "
+                     f"{s['synchronous_commit']} | {s['full_page_writes']} | {s['shared_buffers']} |")
     lines.append("")
     lines.append("### Targets")
     lines.append("")
@@ -50,10 +44,8 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {row['row']} | {row['engine']} | - | - | not run: {row['skipped']} | - |")
             continue
         for c in row["checks"]:
-            lines.append(
-                f"| {row['row']} | {row['engine']} | {c['description']} | {c['target']} | "
-                f"{c['measured']} | {_verdict(c['ok'])} |"
-            )
+            lines.append(f"| {row['row']} | {row['engine']} | {c['description']} | {c['target']} | "
+                         f"{c['measured']} | {_verdict(c['ok'])} |")
     lines.append("")
     lines.append("### Figures")
     lines.append("")
@@ -65,10 +57,8 @@ def markdown(result: dict[str, Any]) -> str:
         for v in row["variants"]:
             runs = ", ".join(_fmt(t, 0) for t in v["throughputs"]) if len(v["throughputs"]) > 1 else ""
             tp = _fmt(v["throughput"], 0) + (f" ({runs})" if runs else "")
-            lines.append(
-                f"| {row['row']} | {row['engine']} | {v['name']} | {tp} | {_fmt(v['p50_ms'], 2)} | "
-                f"{_fmt(v['p95_ms'], 2)} | {_fmt(v['p99_ms'], 2)} | {_fmt(v['peak_rss_mb'])} |"
-            )
+            lines.append(f"| {row['row']} | {row['engine']} | {v['name']} | {tp} | {_fmt(v['p50_ms'], 2)} | "
+                         f"{_fmt(v['p95_ms'], 2)} | {_fmt(v['p99_ms'], 2)} | {_fmt(v['peak_rss_mb'])} |")
     notes = [(row["row"], row["engine"], n) for row in result["rows"] for n in row.get("notes", [])]
     extras = [
         (row["row"], row["engine"], v["name"], v["extra"])
@@ -107,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    paths = argv if argv is not None else sys.argv[1:]
+    paths = (argv if argv is not None else sys.argv[1:])
     if not paths:
         print("usage: python -m bench.report RESULT.json [RESULT.json ...]", file=sys.stderr)
         return 2

@@ -173,15 +173,8 @@ async def single_append(ctx: Context) -> RowResult:
             async def op(w: int, i: int) -> int:
                 data, meta = payload(i)
                 await ctx.pool.fetch(
-                    _APPEND_0005,
-                    f"f5-{r}-{w}",
-                    "Device",
-                    str(i),
-                    [uuid.uuid4()],
-                    ["DeviceRenamed"],
-                    [1],
-                    [data],
-                    [meta],
+                    _APPEND_0005, f"f5-{r}-{w}", "Device", str(i), [uuid.uuid4()], ["DeviceRenamed"], [1],
+                    [data], [meta],
                 )
                 return 1
 
@@ -255,9 +248,8 @@ async def batch_append(ctx: Context) -> RowResult:
         cols: list[list[Any]] = [[], [], [], [], [], [], []]
         for k in range(n):
             data, meta = payload(k)
-            for c, v in zip(
-                cols, (uuid.uuid4(), f"batch-raw-{r}-{w}", i * n + k + 1, "DeviceRenamed", 1, data, meta), strict=True
-            ):
+            for c, v in zip(cols, (uuid.uuid4(), f"batch-raw-{r}-{w}", i * n + k + 1, "DeviceRenamed", 1, data, meta),
+                            strict=True):
                 c.append(v)
         return cols
 
@@ -271,7 +263,9 @@ async def batch_append(ctx: Context) -> RowResult:
     async def copy(r: int) -> Measurement:
         async def op(w: int, i: int) -> int:
             cols = columns(r + 100, w, i)
-            records = [(a, b, c, d, e, json.dumps(f), json.dumps(g)) for a, b, c, d, e, f, g in zip(*cols, strict=True)]
+            records = [
+                (a, b, c, d, e, json.dumps(f), json.dumps(g)) for a, b, c, d, e, f, g in zip(*cols, strict=True)
+            ]
             async with ctx.raw_pool.acquire() as conn:
                 await conn.copy_records_to_table(
                     "bench_raw_events",

@@ -180,13 +180,8 @@ async def lag(ctx: Context) -> RowResult:
         for d in range(200):
             if await conn.fetchval("SELECT 1 FROM streams WHERE stream_id = $1", f"lag-{d}"):
                 continue
-            registered = {
-                "device_id": f"lag-{d}",
-                "name": "x",
-                "site": "s",
-                "kind": "k",
-                "metrics": [{"name": "temperature", "unit": "C"}],
-            }
+            registered = {"device_id": f"lag-{d}", "name": "x", "site": "s", "kind": "k",
+                          "metrics": [{"name": "temperature", "unit": "C"}]}
             await conn.fetch(_APPEND, f"lag-{d}", [uuid.uuid4()], ["DeviceRegistered"], [1], [registered], [{}])
     async with projector(ctx):
         await _wait(ctx)

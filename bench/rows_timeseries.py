@@ -64,9 +64,8 @@ async def ensure_devices(ctx: Context, n_series: int) -> list[tuple[str, str]]:
                 if await uow.devices.find(device_id) is None:
                     uow.devices.add(
                         Device.register(
-                            RegisterDevice(
-                                device_id, device_id, "bench-site", "multi", tuple(Metric(m, "u") for m in METRICS)
-                            )
+                            RegisterDevice(device_id, device_id, "bench-site", "multi",
+                                           tuple(Metric(m, "u") for m in METRICS))
                         )
                     )
             await uow.commit()
@@ -233,9 +232,8 @@ async def _fill(ctx: Context, rows: int, target: tuple[str, str], day_start: dat
     """``rows`` readings: the target series every 10 s over one day, the rest over 3,000 filler series
     one per minute, written server-side (generate_series) into the engine's ``readings``."""
     store = await open_store(ctx)
-    have = await ctx.pool.fetchval(
-        "SELECT count(*) FROM readings WHERE device_id LIKE 'fill-%' OR device_id = $1", target[0]
-    )
+    have = await ctx.pool.fetchval("SELECT count(*) FROM readings WHERE device_id LIKE 'fill-%' OR device_id = $1",
+                                   target[0])
     need = rows - int(have)
     if need <= 0:
         return
@@ -250,9 +248,7 @@ async def _fill(ctx: Context, rows: int, target: tuple[str, str], day_start: dat
                 "INSERT INTO readings (device_id, metric, time, value) "
                 "SELECT $1, $2, t, random() * 40 FROM generate_series($3::timestamptz, $3 + interval '1 day' - "
                 "interval '10 s', interval '10 s') t ON CONFLICT DO NOTHING",
-                target[0],
-                target[1],
-                day_start,
+                target[0], target[1], day_start,
             )
         step = 200  # minutes per statement, so no single statement runs for minutes
         for offset in range(0, minutes, step):
@@ -261,9 +257,7 @@ async def _fill(ctx: Context, rows: int, target: tuple[str, str], day_start: dat
                 "SELECT 'fill-' || (s / 3), (ARRAY['temperature','humidity','pressure'])[s % 3 + 1], "
                 "$1::timestamptz + make_interval(mins => m), random() * 40 "
                 "FROM generate_series($2::int, $3::int) m, generate_series(0, 2999) s ON CONFLICT DO NOTHING",
-                first,
-                offset,
-                min(minutes, offset + step) - 1,
+                first, offset, min(minutes, offset + step) - 1,
             )
         # Settle what was just written, as a past day is in a running system: without this the
         # measurement races autovacuum on freshly loaded chunks (and sets hint bits as it reads).
@@ -314,7 +308,9 @@ async def latest_per_series(ctx: Context) -> RowResult:
     sz = ctx.sizes
     wanted = (await ensure_devices(ctx, sz.latest_series))[: sz.latest_series]
     # Make sure every series has readings (the ingest rows may not have run).
-    have = await ctx.pool.fetchval("SELECT count(*) FROM latest_readings WHERE device_id LIKE 'bench-dev-%'")
+    have = await ctx.pool.fetchval(
+        "SELECT count(*) FROM latest_readings WHERE device_id LIKE 'bench-dev-%'"
+    )
     if have < len(wanted):
         store = await open_store(ctx)
         registry = build_registry()
@@ -354,8 +350,7 @@ async def latest_per_series(ctx: Context) -> RowResult:
                 "FROM unnest($1::text[], $2::text[]) AS w(device_id, metric) "
                 "CROSS JOIN LATERAL (SELECT time, value FROM readings x WHERE x.device_id = w.device_id "
                 "AND x.metric = w.metric ORDER BY time DESC LIMIT 1) r",
-                devices,
-                metrics,
+                devices, metrics,
             )
             lat.append(time.perf_counter() - t0)
             assert len(rows) == len(wanted)

@@ -159,6 +159,6 @@ def create_app_from_env() -> Litestar:
 
 def freeze_heap() -> None:
     """Move every object alive after start-up to the GC's permanent generation, so full collections
-    walk only what requests create (they were the p99 tail). Not in ``create_app``: tests build many apps."""
+    walk only what requests create. Not in ``create_app``: tests build many apps per process."""
     gc.collect()
     gc.freeze()

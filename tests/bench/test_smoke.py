@@ -13,17 +13,9 @@ from tests.conftest import ROOT, server_url
 def test_bench_smoke_runs_every_row_on_every_engine(tmp_path: Path) -> None:
     out = tmp_path / "results"
     cmd = [
-        sys.executable,
-        "-m",
-        "bench",
-        "--smoke",
-        "--strict",
-        "--out",
-        str(out),
-        "--server",
-        f"timescaledb={server_url('timescaledb')}",
-        "--server",
-        f"postgres={server_url('postgres')}",
+        sys.executable, "-m", "bench", "--smoke", "--strict", "--out", str(out),
+        "--server", f"timescaledb={server_url('timescaledb')}",
+        "--server", f"postgres={server_url('postgres')}",
     ]
     proc = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -48,14 +48,8 @@ def test_dashboards_use_only_provisioned_data_sources() -> None:
 
 def test_dashboards_cover_the_issue() -> None:
     titles = {p["title"] for d in _dashboards().values() for p in d["panels"]}
-    for wanted in (
-        "Ingest rate",
-        "Events appended",
-        "Projection lag",
-        "Open alerts by severity",
-        "Request latency percentiles",
-        "Readings: $metric",
-    ):
+    for wanted in ("Ingest rate", "Events appended", "Projection lag", "Open alerts by severity",
+                   "Request latency percentiles", "Readings: $metric"):
         assert any(t.startswith(wanted) for t in titles), wanted
 
 
@@ -70,12 +64,8 @@ async def test_reading_queries_run_against_the_migrated_schema(database_url: str
     conn = await asyncpg.connect(database_url)
     try:
         await engines.prepare(conn)  # what `sensorhub migrate` does after the SQL migrations
-        columns = {
-            r["column_name"]
-            for r in await conn.fetch(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings'"
-            )
-        }
+        columns = {r["column_name"] for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings'")}
         assert {"device_id", "metric", "time", "value"} <= columns
         queries = _sql_queries()
         assert len(queries) >= 3

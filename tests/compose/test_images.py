@@ -23,8 +23,7 @@ def _pulumi_build_args() -> dict[str, str]:
     """context / dockerfile / target of the docker.DockerBuildArgs in infra/registry.py, relative to the repo."""
     tree = ast.parse((ROOT / "infra" / "registry.py").read_text())
     calls = [
-        node
-        for node in ast.walk(tree)
+        node for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "DockerBuildArgs"
     ]
     assert len(calls) == 1, "expected one docker.DockerBuildArgs in infra/registry.py"
@@ -71,3 +70,4 @@ def test_entrypoint_is_the_cli_so_commands_are_subcommands() -> None:
     for name, service in services(BASE).items():
         if is_sensorhub(service):
             assert service["command"][0] != "sensorhub", f"{name}: the entrypoint already is `sensorhub`"
+

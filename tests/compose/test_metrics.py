@@ -79,14 +79,8 @@ async def test_dashboards_and_rules_use_only_exported_metrics(database_url: str,
 
 def test_the_metric_extraction_sees_each_panel_kind() -> None:
     used = used_metric_names()
-    for name in (
-        "sensorhub_http_request_duration_seconds_bucket",
-        "sensorhub_readings_ingested_total",
-        "sensorhub_events_appended_total",
-        "sensorhub_projection_lag_seconds",
-        "sensorhub_open_alerts",
-        "sensorhub_database_up",
-        "sensorhub_http_requests_total",
-    ):
+    for name in ("sensorhub_http_request_duration_seconds_bucket", "sensorhub_readings_ingested_total",
+                 "sensorhub_events_appended_total", "sensorhub_projection_lag_seconds", "sensorhub_open_alerts",
+                 "sensorhub_database_up", "sensorhub_http_requests_total"):
         assert name in used, name
     assert exported_series_names("# HELP x_total c\n# TYPE x_total counter\n") == {"x_total", "x_created"}

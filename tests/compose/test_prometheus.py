@@ -24,12 +24,8 @@ def test_each_alert_fires_on_its_situation() -> None:
 
 def test_alerts_cover_ingest_projection_5xx_and_database() -> None:
     names = {rule["alert"] for group in load(PROM / "rules.yml")["groups"] for rule in group["rules"]}
-    assert {
-        "SensorhubIngestStalled",
-        "SensorhubProjectionLagHigh",
-        "SensorhubHigh5xxRate",
-        "SensorhubDatabaseDown",
-    } <= names
+    assert {"SensorhubIngestStalled", "SensorhubProjectionLagHigh", "SensorhubHigh5xxRate",
+            "SensorhubDatabaseDown"} <= names
     tested = load(PROM / "rules.test.yml")
     fired = {case["alertname"] for test in tested["tests"] for case in test["alert_rule_test"] if case["exp_alerts"]}
     assert fired == names, f"alerts without a firing test: {sorted(names - fired)}"

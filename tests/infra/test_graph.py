@@ -24,39 +24,12 @@ class Hardening:
 
 
 HARDENING = {
-    "dev": Hardening(
-        azs=2,
-        nats=1,
-        public_endpoint=True,
-        protected=False,
-        rds_multi_az=False,
-        enhanced_monitoring=False,
-        backup_days=(1, 7),
-        redis_replicas_min=0,
-        alarms_routed=False,
-    ),
-    "staging": Hardening(
-        azs=3,
-        nats=1,
-        public_endpoint=True,
-        protected=False,
-        rds_multi_az=True,
-        enhanced_monitoring=True,
-        backup_days=(1, 35),
-        redis_replicas_min=1,
-        alarms_routed=True,
-    ),
-    "prod": Hardening(
-        azs=3,
-        nats=3,
-        public_endpoint=False,
-        protected=True,
-        rds_multi_az=True,
-        enhanced_monitoring=True,
-        backup_days=(14, 35),
-        redis_replicas_min=1,
-        alarms_routed=True,
-    ),
+    "dev": Hardening(azs=2, nats=1, public_endpoint=True, protected=False, rds_multi_az=False,
+                     enhanced_monitoring=False, backup_days=(1, 7), redis_replicas_min=0, alarms_routed=False),
+    "staging": Hardening(azs=3, nats=1, public_endpoint=True, protected=False, rds_multi_az=True,
+                         enhanced_monitoring=True, backup_days=(1, 35), redis_replicas_min=1, alarms_routed=True),
+    "prod": Hardening(azs=3, nats=3, public_endpoint=False, protected=True, rds_multi_az=True,
+                      enhanced_monitoring=True, backup_days=(14, 35), redis_replicas_min=1, alarms_routed=True),
 }
 
 RDS = "aws:rds/instance:Instance"
@@ -95,7 +68,8 @@ def test_eks_endpoint(graph: Graph) -> None:
 
 def test_eks_logs_kms_auth_oidc_on(graph: Graph) -> None:
     cluster = graph.of_type(EKS)[0].props
-    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert set(cluster["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager",
+                                                       "scheduler"}
     assert cluster["encryptionConfigKeyArn"].startswith("arn:aws:kms:")
     assert cluster["authenticationMode"] == "API"
     assert cluster["accessEntries"]["platform-admins"]["principalArn"].startswith("arn:aws:iam::")
@@ -112,7 +86,8 @@ def test_deletion_protection_protect_and_final_snapshot(graph: Graph) -> None:
     assert bool(rds.props.get("finalSnapshotIdentifier")) is on
     assert graph.of_type(EKS)[0].props["deletionProtection"] is on
     assert bool(graph.of_type(REDIS)[0].props.get("finalSnapshotIdentifier")) is on
-    for type_ in (RDS, REDIS, "aws:efs/fileSystem:FileSystem", "aws:s3/bucket:Bucket", "aws:ecr/repository:Repository"):
+    for type_ in (RDS, REDIS, "aws:efs/fileSystem:FileSystem", "aws:s3/bucket:Bucket",
+                  "aws:ecr/repository:Repository"):
         assert all(r.protect is on for r in graph.of_type(type_)), type_
     bucket = graph.of_type("aws:s3/bucket:Bucket")[0]
     assert bucket.retain_on_delete is on
@@ -134,9 +109,8 @@ def test_rds_multi_az_monitoring_and_backups(graph: Graph) -> None:
 
 
 def test_rds_parameter_group(graph: Graph) -> None:
-    params = {
-        p["name"]: p["value"] for p in graph.of_type("aws:rds/parameterGroup:ParameterGroup")[0].props["parameters"]
-    }
+    params = {p["name"]: p["value"] for p in graph.of_type("aws:rds/parameterGroup:ParameterGroup")[0].props[
+        "parameters"]}
     assert params["rds.force_ssl"] == "1"
     assert set(params["shared_preload_libraries"].split(",")) == {"pg_stat_statements", "pg_cron"}
     assert "log_min_duration_statement" in params
@@ -151,9 +125,8 @@ def test_encryption_at_rest_and_in_transit_everywhere(graph: Graph) -> None:
     efs = graph.of_type("aws:efs/fileSystem:FileSystem")[0].props
     assert efs["encrypted"] is True and efs["kmsKeyId"]
     assert "aws:SecureTransport" in graph.of_type("aws:efs/fileSystemPolicy:FileSystemPolicy")[0].props["policy"]
-    sse = graph.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[
-        0
-    ].props
+    sse = graph.of_type(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0].props
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     assert "aws:SecureTransport" in graph.of_type("aws:s3/bucketPolicy:BucketPolicy")[0].props["policy"]
     assert all(g.props["kmsKeyId"] for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup"))
@@ -180,9 +153,8 @@ def test_s3_versioning_lifecycle_and_public_access(graph: Graph) -> None:
     assert [t["storageClass"] for t in rule["transitions"]] == ["STANDARD_IA", "GLACIER"]
     assert rule["expiration"]["days"] > rule["transitions"][-1]["days"]
     block = graph.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0].props
-    assert all(
-        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    )
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
     ownership = graph.of_type("aws:s3/bucketOwnershipControls:BucketOwnershipControls")[0].props
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
 
@@ -190,15 +162,8 @@ def test_s3_versioning_lifecycle_and_public_access(graph: Graph) -> None:
 def test_alarms_created_and_routed(graph: Graph) -> None:
     alarms = graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     metrics = {a.props["metricName"] for a in alarms}
-    assert {
-        "CPUUtilization",
-        "FreeStorageSpace",
-        "FreeableMemory",
-        "DatabaseConnections",
-        "EngineCPUUtilization",
-        "DatabaseMemoryUsagePercentage",
-        "Evictions",
-    } <= metrics
+    assert {"CPUUtilization", "FreeStorageSpace", "FreeableMemory", "DatabaseConnections", "EngineCPUUtilization",
+            "DatabaseMemoryUsagePercentage", "Evictions"} <= metrics
     topic_arn = graph.of_type("aws:sns/topic:Topic")[0]
     assert topic_arn.props["kmsMasterKeyId"]
     routed = [bool(a.props.get("alarmActions")) for a in alarms]
@@ -206,9 +171,8 @@ def test_alarms_created_and_routed(graph: Graph) -> None:
     rules = graph.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")[0].props
     alerts = {r["alert"] for r in rules["spec"]["groups"][0]["rules"]}
     assert alerts == {"SensorhubApi5xx", "SensorhubProjectionLag"}
-    release = next(
-        r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.props["chart"] == "kube-prometheus-stack"
-    )
+    release = next(r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.props["chart"] ==
+                   "kube-prometheus-stack")
     receivers = release.props["values"]["alertmanager"].get("config", {}).get("receivers", [])
     assert bool(receivers) is expected(graph).alarms_routed
 
@@ -237,10 +201,8 @@ def test_node_groups(graph: Graph) -> None:
     assert group["capacityType"] == ("SPOT" if graph.stack == "dev" else "ON_DEMAND")
     if graph.stack == "prod":
         assert group["scalingConfig"]["minSize"] >= 2 and len(private) >= 2
-    assert {a.props["addonName"] for a in graph.of_type("aws:eks/addon:Addon")} == {
-        "aws-ebs-csi-driver",
-        "aws-efs-csi-driver",
-    }
+    assert {a.props["addonName"] for a in graph.of_type("aws:eks/addon:Addon")} == {"aws-ebs-csi-driver",
+                                                                                   "aws-efs-csi-driver"}
 
 
 def test_data_stores_admit_only_the_nodes(graph: Graph) -> None:
@@ -271,15 +233,9 @@ def test_every_aws_resource_uses_the_tagged_provider(graph: Graph) -> None:
 def test_components_are_namespaced_and_parent_their_children(graph: Graph) -> None:
     components = [r for r in graph if r.type.startswith("sensorhub:")]
     assert {c.type for c in components} == {
-        "sensorhub:keys:Keys",
-        "sensorhub:network:Vpc",
-        "sensorhub:cluster:Cluster",
-        "sensorhub:cluster:PlatformAddons",
-        "sensorhub:database:Database",
-        "sensorhub:cache:Cache",
-        "sensorhub:storage:Storage",
-        "sensorhub:registry:Registry",
-        "sensorhub:service:Service",
+        "sensorhub:keys:Keys", "sensorhub:network:Vpc", "sensorhub:cluster:Cluster",
+        "sensorhub:cluster:PlatformAddons", "sensorhub:database:Database", "sensorhub:cache:Cache",
+        "sensorhub:storage:Storage", "sensorhub:registry:Registry", "sensorhub:service:Service",
         "sensorhub:observability:Observability",
     }
     top_level = {"pulumi:providers:aws", *(c.type for c in components)}
@@ -317,11 +273,8 @@ def test_migration_job_runs_before_the_rollout(graph: Graph) -> None:
     job = graph.of_type("kubernetes:batch/v1:Job")[0]
     assert job.props["spec"]["template"]["spec"]["containers"][0]["command"] == ["sensorhub", "migrate"]
     deployments = graph.of_type("kubernetes:apps/v1:Deployment")
-    assert {d.props["metadata"]["name"] for d in deployments} == {
-        "sensorhub-api",
-        "sensorhub-projector",
-        "sensorhub-maintenance",
-    }
+    assert {d.props["metadata"]["name"] for d in deployments} == {"sensorhub-api", "sensorhub-projector",
+                                                                   "sensorhub-maintenance"}
     assert all(job.urn in d.dependencies for d in deployments)
 
 
@@ -335,35 +288,30 @@ def test_workloads_are_hardened(graph: Graph) -> None:
         assert container["resources"]["limits"] and container["resources"]["requests"]
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-        assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
-            "topology.kubernetes.io/zone",
-            "kubernetes.io/hostname",
-        }
+        assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {"topology.kubernetes.io/zone",
+                                                                                  "kubernetes.io/hostname"}
         assert pod["serviceAccountName"] == "sensorhub"
 
 
 def test_service_routing_scaling_and_budgets(graph: Graph) -> None:
     ingress = graph.of_type("kubernetes:networking.k8s.io/v1:Ingress")[0].props
     assert ingress["spec"]["ingressClassName"] == "alb"
-    assert json.loads(ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTPS": 443}]
+    assert json.loads(ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/listen-ports"]) == [
+        {"HTTPS": 443}]
     hpa = graph.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")[0].props["spec"]
     assert hpa["minReplicas"] <= hpa["maxReplicas"]
     assert graph.count("kubernetes:policy/v1:PodDisruptionBudget") == 2
     assert graph.count("kubernetes:monitoring.coreos.com/v1:ServiceMonitor") == 2
     charts = {r.props["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
     assert charts == {"kube-prometheus-stack", "aws-load-balancer-controller", "external-secrets"}
-    dashboards = [
-        c
-        for c in graph.of_type("kubernetes:core/v1:ConfigMap")
-        if c.props["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
-    ]
+    dashboards = [c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
+                  if c.props["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     assert len(dashboards) == 2
 
 
 def test_config_and_secrets_wiring(graph: Graph) -> None:
-    config = next(
-        c for c in graph.of_type("kubernetes:core/v1:ConfigMap") if c.props["metadata"]["name"] == "sensorhub-config"
-    ).props["data"]
+    config = next(c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
+                  if c.props["metadata"]["name"] == "sensorhub-config").props["data"]
     assert config["SENSORHUB_ENV"] == graph.stack
     assert config["SENSORHUB_AUTO_MIGRATE"] == "false"
     assert config["SENSORHUB_ARCHIVE_URL"].startswith("s3://sensorhub-")
@@ -372,13 +320,10 @@ def test_config_and_secrets_wiring(graph: Graph) -> None:
     assert template["SENSORHUB_DATABASE_URL"].startswith("postgresql://{{ .db_username")
     assert template["SENSORHUB_REDIS_URL"].startswith("rediss://")
     rds_secret = {ref["remoteRef"]["key"] for ref in external["data"] if ref["secretKey"].startswith("db_")}
-    assert rds_secret == {
-        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-database-"
-        + graph.of_type(RDS)[0].id.split("-", 1)[1]
-    }
-    policy = json.loads(
-        next(p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "service-workload").props["policy"]
-    )
+    assert rds_secret == {"arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-database-" +
+                          graph.of_type(RDS)[0].id.split("-", 1)[1]}
+    policy = json.loads(next(p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+                             if p.name == "service-workload").props["policy"])
     secrets = next(s for s in policy["Statement"] if s["Sid"] == "OwnSecrets")["Resource"]
     assert rds_secret <= set(secrets)
     for statement in policy["Statement"]:  # least privilege: named resources, no wildcard actions
@@ -389,7 +334,13 @@ def test_config_and_secrets_wiring(graph: Graph) -> None:
 def test_no_secret_in_clear_in_any_input(graph: Graph) -> None:
     sentinels = secret_sentinels(graph)
     assert len(sentinels) >= 2
-    leaks = [(r.urn, s) for r in graph for value in _clear_strings(r.inputs) for s in sentinels if s in value]
+    leaks = [
+        (r.urn, s)
+        for r in graph
+        for value in _clear_strings(r.inputs)
+        for s in sentinels
+        if s in value
+    ]
     assert leaks == []
     # ...and they did reach the places that need them, as secrets.
     redis = graph.of_type(REDIS)[0]
@@ -404,15 +355,8 @@ def _clear_strings(value: object) -> list[str]:
 
 def test_outputs_cover_the_interface(graph: Graph) -> None:
     outputs = graph.outputs
-    assert set(outputs) >= {
-        "apiUrl",
-        "clusterName",
-        "kubeconfig",
-        "databaseEndpoint",
-        "redisEndpoint",
-        "archiveBucket",
-        "imageRef",
-    }
+    assert set(outputs) >= {"apiUrl", "clusterName", "kubeconfig", "databaseEndpoint", "redisEndpoint",
+                            "archiveBucket", "imageRef"}
     assert outputs["apiUrl"].startswith("https://")
     assert "@sha256:" in outputs["imageRef"]
     assert json.loads(outputs["kubeconfig"])["kind"] == "Config"

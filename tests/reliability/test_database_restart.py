@@ -80,11 +80,8 @@ async def test_requests_during_a_database_restart(cluster: Cluster, tmp_path: Pa
                 i = 0
                 while not stop.is_set():
                     t = start_time + timedelta(seconds=i)
-                    body = {
-                        "readings": [
-                            {"device_id": "base-1", "metric": "temperature", "time": t.isoformat(), "value": float(i)}
-                        ]
-                    }
+                    body = {"readings": [{"device_id": "base-1", "metric": "temperature",
+                                          "time": t.isoformat(), "value": float(i)}]}
                     try:
                         resp = await http.post("/v1/readings", json=body)
                     except httpx.TimeoutException:

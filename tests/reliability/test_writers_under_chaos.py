@@ -39,19 +39,11 @@ def _device_events(device_id: str, step: int) -> list[tuple[str, int, dict[str, 
             (
                 "DeviceRegistered",
                 1,
-                {
-                    "device_id": device_id,
-                    "name": f"n-{device_id}",
-                    "site": "site-1",
-                    "kind": "thermo",
-                    "metrics": [{"name": "temperature", "unit": "C"}],
-                },
+                {"device_id": device_id, "name": f"n-{device_id}", "site": "site-1", "kind": "thermo",
+                 "metrics": [{"name": "temperature", "unit": "C"}]},
             ),
-            (
-                "ThresholdSet",
-                2,
-                {"device_id": device_id, "metric": "temperature", "min": 0, "max": 30, "severity": "warning"},
-            ),
+            ("ThresholdSet", 2,
+             {"device_id": device_id, "metric": "temperature", "min": 0, "max": 30, "severity": "warning"}),
         ]
     if step % 2:
         return [("DeviceRenamed", 1, {"device_id": device_id, "name": f"renamed-{step}"})]
@@ -61,21 +53,9 @@ def _device_events(device_id: str, step: int) -> list[tuple[str, int, dict[str, 
 def _alert_events(alert_id: str, device_id: str, step: int) -> list[tuple[str, int, dict[str, object]]]:
     at = f"2026-01-01T00:{step % 60:02d}:00Z"
     if step == 0:
-        return [
-            (
-                "AlertRaised",
-                1,
-                {
-                    "alert_id": alert_id,
-                    "device_id": device_id,
-                    "metric": "temperature",
-                    "severity": "warning",
-                    "trigger_value": 42,
-                    "threshold": {"min": 0, "max": 30},
-                    "raised_at": at,
-                },
-            )
-        ]
+        return [("AlertRaised", 1, {"alert_id": alert_id, "device_id": device_id, "metric": "temperature",
+                                    "severity": "warning", "trigger_value": 42, "threshold": {"min": 0, "max": 30},
+                                    "raised_at": at})]
     return [("AlertAutoResolved", 1, {"alert_id": alert_id, "value": 20, "resolved_at": at})]
 
 
@@ -107,13 +87,8 @@ async def chaos(database_url: str, tmp_path: Path, seconds: float, writers: int 
                     for stream_id, stream_type, events in batch:
                         ids += (new := [uuid.uuid4() for _ in events])
                         await conn.fetch(
-                            _APPEND,
-                            stream_id,
-                            stream_type,
-                            new,
-                            [e[0] for e in events],
-                            [e[1] for e in events],
-                            [e[2] for e in events],
+                            _APPEND, stream_id, stream_type, new,
+                            [e[0] for e in events], [e[1] for e in events], [e[2] for e in events],
                             [{"writer": w} for _ in events],
                         )
                     if hold:
@@ -166,13 +141,10 @@ async def verify_exactly_once(conn: asyncpg.Connection | asyncpg.pool.PoolConnec
         " JOIN projections p ON p.name = c.name AND p.live_generation = c.generation"
     )
     assert applied, "no projection checkpoints"
-    state = [
-        dict(r)
-        for r in await conn.fetch(
-            "SELECT p.name, p.live_generation, p.shadow_generation, p.rebuilt_at IS NOT NULL AS rebuilt, c.generation,"
-            " c.position, c.events_applied FROM projections p JOIN projection_checkpoints c ON c.name = p.name"
-        )
-    ]
+    state = [dict(r) for r in await conn.fetch(
+        "SELECT p.name, p.live_generation, p.shadow_generation, p.rebuilt_at IS NOT NULL AS rebuilt, c.generation,"
+        " c.position, c.events_applied FROM projections p JOIN projection_checkpoints c ON c.name = p.name"
+    )]
     for row in applied:  # every committed event counted once by every projection: none missed, none twice
         assert row["events_applied"] == total, (
             f"{row['name']}: applied {row['events_applied']} of {total}: {state}; every batch is in {log}"

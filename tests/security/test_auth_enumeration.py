@@ -43,7 +43,7 @@ async def test_every_route_refuses_bad_keys(database_url: str) -> None:
         spec = (await client.get("/schema/openapi.json")).json()
         scopes = needed_scopes(client.app)
 
-        created = await client.post("/v1/keys", json={"name": "to revoke", "scopes": ["admin"]}, headers=auth())
+        created = (await client.post("/v1/keys", json={"name": "to revoke", "scopes": ["admin"]}, headers=auth()))
         assert created.status_code == 201, created.text
         revoked_key = created.json()["secret"]
         assert (await client.delete(f"/v1/keys/{created.json()['key_id']}", headers=auth())).status_code == 204

@@ -117,7 +117,9 @@ class InMemoryEventStore:
     ) -> list[StreamEvent]:
         chosen = await self.read_stream(stream_id, from_version=from_version, limit=limit, until=until)
         # the payload goes through JSON text, as it does on its way out of PostgreSQL
-        return [StreamEvent(e.stream_version, e.position, e.type, e.schema_version, json.dumps(e.data)) for e in chosen]
+        return [
+            StreamEvent(e.stream_version, e.position, e.type, e.schema_version, json.dumps(e.data)) for e in chosen
+        ]
 
     async def stream_version(self, stream_id: str) -> int:
         return len(self._streams.get(stream_id, []))

@@ -172,13 +172,8 @@ class ProjectionRunner:
             cursor = events[-1].cursor
             await store.advance(conn, self.name, generation, old=checkpoint.cursor, new=cursor, count=len(events))
             log.debug(
-                "batch applied",
-                projection=self.name,
-                generation=generation,
-                count=len(events),
-                after=str(checkpoint.cursor),
-                to=str(cursor),
-                applied_before=checkpoint.events_applied,
+                "batch applied", projection=self.name, generation=generation, count=len(events),
+                after=str(checkpoint.cursor), to=str(cursor), applied_before=checkpoint.events_applied,
             )
             if effects is not None:
                 await self._fanout.in_transaction(conn, effects)

@@ -127,9 +127,7 @@ async def test_the_feed_orders_transaction_ids_as_numbers_not_text(pool: asyncpg
             await conn.execute(
                 "INSERT INTO events (transaction_id, event_id, stream_id, stream_version, type, schema_version, data)"
                 " VALUES ($1::text::xid8, $2, $3, 1, 'Thing', 1, '{}')",
-                str(tx_id),
-                uuid.uuid4(),
-                f"xid-{n}",
+                str(tx_id), uuid.uuid4(), f"xid-{n}",
             )
         walked: list[int] = []
         cursor = FeedCursor.start()
