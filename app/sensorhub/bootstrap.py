@@ -8,6 +8,7 @@ HTTP service built on it (``sensorhub serve`` runs :func:`create_app_from_env`).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -28,16 +29,25 @@ from sensorhub.http.app import build_app
 from sensorhub.idempotency import PostgresIdempotencyRecords
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.service import ReadingsIngest
-from sensorhub.observability import configure_logging, get_logger
+from sensorhub.observability import DATABASE_UP, REDIS_UP, configure_logging, get_logger
 from sensorhub.projections import store as projection_store
 from sensorhub.projections.alert_stream import alert_channels
 from sensorhub.projections.cache import ReadCache
-from sensorhub.runtime import CheckResult, ReadinessCheck, Services, TimeSeries, UnitOfWorkFactory, connect_redis
+from sensorhub.runtime import (
+    CheckResult,
+    ReadinessCheck,
+    Services,
+    TimeSeries,
+    UnitOfWorkFactory,
+    connect_redis,
+    redis_ping,
+)
 from sensorhub.settings import Settings, load_settings
 from sensorhub.timeseries.engines import EngineError
 from sensorhub.timeseries.store import TimeSeriesStore
 
 log = get_logger("sensorhub")
+CHECK_TIMEOUT_S = 2.0
 
 
 @asynccontextmanager
@@ -70,6 +80,7 @@ async def open_services(
             idempotency=PostgresIdempotencyRecords(pool),
             append_notifier=notifier,
         )
+        services.readiness.update(database=database_check, redis=redis_check)
         services.timeseries = await open_timeseries(services)
         services.readiness["projector"] = projector_heartbeat
         yield services
@@ -127,6 +138,34 @@ def fixed(result: CheckResult) -> ReadinessCheck:
         return result
 
     return check
+
+
+async def database_check(services: Services) -> CheckResult:
+    try:
+        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
+            version = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations", timeout=CHECK_TIMEOUT_S
+            )
+    except Exception as exc:
+        DATABASE_UP.set(0)
+        return CheckResult(False, f"database unreachable: {type(exc).__name__}")
+    DATABASE_UP.set(1)
+    head = migrations.head()
+    if version != head:
+        return CheckResult(False, f"migrations at {version}, head is {head}: run `sensorhub migrate`")
+    return CheckResult(True, f"reachable, migrations at head ({head})")
+
+
+async def redis_check(services: Services) -> CheckResult:
+    if services.redis is None:
+        return CheckResult(True, "not configured: in-process fallbacks", critical=False)
+    try:
+        await asyncio.wait_for(redis_ping(services.redis), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        REDIS_UP.set(0)
+        return CheckResult(False, f"unreachable ({type(exc).__name__}): degraded, serving without cache", False)
+    REDIS_UP.set(1)
+    return CheckResult(True, "reachable", critical=False)
 
 
 async def projector_heartbeat(services: Services) -> CheckResult:

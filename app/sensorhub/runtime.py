@@ -63,7 +63,7 @@ class Services:
     timeseries: TimeSeries | None = None
     # Wakes projectors after appends commit (coalesced NOTIFY); None: they only poll.
     append_notifier: AppendNotifier | None = None
-    # name -> check; ``/health/ready`` runs them all besides its own database and Redis checks.
+    # name -> check; ``/health/ready`` runs them all (database, redis, timeseries, projector).
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     clock: Callable[[], datetime] = utc_now
 

@@ -100,6 +100,25 @@ async def request_rebuild(conn: Conn, name: str) -> bool:
     return bool(found)
 
 
+async def names(conn: Conn) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM projections ORDER BY name")]
+
+
+async def rebuilt_at(conn: Conn, name: str) -> datetime | None:
+    """When the projection was last rebuilt and swapped in (None: never, or no such projection)."""
+    return await conn.fetchval("SELECT rebuilt_at FROM projections WHERE name = $1", name)
+
+
+async def swapped_in_since(conn: Conn, name: str, before: datetime | None) -> datetime | None:
+    """The time of a rebuild swapped in after ``before`` with nothing pending; None until then."""
+    row = await conn.fetchrow(
+        "SELECT rebuilt_at, shadow_generation, rebuild_requested_at FROM projections WHERE name = $1", name
+    )
+    if row is None or row["rebuilt_at"] == before or row["shadow_generation"] is not None:
+        return None
+    return None if row["rebuild_requested_at"] else row["rebuilt_at"]
+
+
 async def start_shadow(conn: Conn, name: str) -> int:
     """Create an empty next generation to replay into (dropping a leftover of an abandoned rebuild)."""
     async with conn.transaction():
