@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import asyncpg
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.params import Dependency
+from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
 
 from sensorhub.application.ports import EventStore
 from sensorhub.eventstore.codec import EventTypeRegistry
@@ -23,7 +23,7 @@ from sensorhub.settings import Settings
 
 T = TypeVar("T")
 # An explicit dependency, not validated per request (ports are Protocols, not classes).
-Injected = Annotated[T, Dependency(skip_validation=True)]
+Injected = NamedDependency[SkipValidation[T]]
 
 
 def services_of(state: State) -> Services:
