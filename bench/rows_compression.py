@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sensorhub.timeseries.compression import CompressionReport, compress_day
@@ -12,6 +13,7 @@ from sensorhub.timeseries.store import BucketSpec, SeriesRange, TimeSeriesStore
 
 from bench.context import Context
 from bench.core import Check, Measurement, RowResult, ceiling_check, interleave, peak_rss_mb, reset_peak_rss, summaries
+from bench.rows_timeseries import timed_buckets
 
 TARGET = ("bench-compress-target", "temperature")
 GROUPS = 16
@@ -100,21 +102,8 @@ async def compression(ctx: Context) -> list[RowResult]:
 
     spec = BucketSpec(timedelta(minutes=1), ("avg", "min", "max", "count"), "none")
 
-    def query(day: datetime):
-        rng = SeriesRange(TARGET[0], TARGET[1], day, day + timedelta(days=1))
-
-        async def run(_: int) -> Measurement:
-            lat: list[float] = []
-            start = time.perf_counter()
-            for _ in range(sz.bucket_queries):
-                t0 = time.perf_counter()
-                async with ctx.pool.acquire() as conn:
-                    got = await store.buckets(conn, rng, spec)
-                lat.append(time.perf_counter() - t0)
-                assert len(got) == 1440, len(got)
-            return Measurement(len(lat), time.perf_counter() - start, 0, lat)
-
-        return run
+    def query(day: datetime) -> Callable[[int], Awaitable[Measurement]]:
+        return timed_buckets(ctx, store, SeriesRange(TARGET[0], TARGET[1], day, day + timedelta(days=1)), spec)
 
     runs = await interleave(sz.rounds, {"raw day": query(raw_day), "compressed day": query(packed_day)})
     bucket = RowResult(
