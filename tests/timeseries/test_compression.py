@@ -7,11 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
+from sensorhub.db import connect
 from sensorhub.timeseries import compression, queries, rollups
 from sensorhub.timeseries.engines import EngineInfo
 from sensorhub.timeseries.maintenance import MaintenancePolicy, run_once
-from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange
+from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange, TimeSeriesStore
 
 from tests.timeseries.conftest import NOW, TimeSeries, reading
 
@@ -203,3 +205,19 @@ async def test_the_servers_here_get_the_packed_layout(ts: TimeSeries) -> None:
     assert compression.method_for(ts.store.info) == "packed"
     if ts.store.info.name == "timescaledb":
         assert ts.store.info.timescaledb_license == "apache"
+
+
+async def test_the_apache_edition_refuses_the_columnstore_path_at_its_licence_check(database_url: str) -> None:
+    """The closest this machine gets to running the columnstore path: the Apache server (the
+    TimescaleDB cluster) answers the catalog query and stops at its licence gate, behind which it
+    validates nothing."""
+    conn = await connect(database_url)
+    try:
+        store = await TimeSeriesStore.open(conn)
+        assert store.info.timescaledb_license == "apache"
+        await conn.execute("INSERT INTO readings VALUES ('d1', 'temp', $1, 1.0)", NOW - timedelta(days=3))
+        parts = await store.engine.partitions(conn)
+        with pytest.raises(asyncpg.FeatureNotSupportedError, match="apache"):
+            await compression.compress_columnstore(conn, parts, compression.CompressionReport())
+    finally:
+        await conn.close()
