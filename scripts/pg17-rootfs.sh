@@ -55,11 +55,21 @@ host_tools() {
   $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# remove DIR: debootstrap mounts /proc, /sys (and in a container binds /dev
+# nodes) inside the root while it works; an interrupted build may leave them.
+remove_tree() {
+  local m
+  awk -v p="$1/" 'index($2, p) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    $SUDO umount -l "$m"
+  done
+  $SUDO rm -rf --one-file-system "$1"
+}
+
 build() {
   host_tools
   local mirror blog=$ENTRY.build.log
   mirror=$(debian_mirror)
-  $SUDO rm -rf "$ENTRY"
+  remove_tree "$ENTRY"
   $SUDO install -d -m 0755 "$ENTRY"
   log "debootstrap $SUITE (minbase) into $ROOT — about a minute; log: $blog"
   {
@@ -127,6 +137,6 @@ case "${1:-}" in
       esac
     done
     log "removing $CACHE/pg17-*"
-    $SUDO rm -rf "$CACHE"/pg17-* ;;
+    for entry in "$CACHE"/pg17-*; do remove_tree "$entry"; done ;;
   *) echo "usage: $0 ensure|bindir|info|reset" >&2; exit 2 ;;
 esac
