@@ -18,8 +18,8 @@
 #   scripts/pg17-rootfs.sh reset    remove every cache entry (refuses while a server runs from one)
 #
 # The cache is shared by every checkout and CI job on the machine
-# (SENSORHUB_PG_CACHE, default /var/cache/sensorhub): about 800 MB and a minute
-# to build, read-only afterwards. An entry's name carries a hash of the recipe
+# (SENSORHUB_PG_CACHE, default /var/cache/sensorhub): about 500 MB and 45 s to 2 min
+# to build here, read-only afterwards. An entry's name carries a hash of the recipe
 # below, so a changed recipe builds a new entry next to the old one.
 set -euo pipefail
 
