@@ -136,7 +136,7 @@ base() {
     local mirror
     mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
     local security=${mirror%/debian}/debian-security
     local root=$STATE/rootfs
     $SUDO rm -rf "$root"
