@@ -145,10 +145,21 @@ base() {
       || { tail -n 30 "$STATE/debootstrap.log" >&2; die "debootstrap failed"; }
     printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
       "$mirror" "$mirror" "$security" | $SUDO tee "$root/etc/apt/sources.list" >/dev/null
-    # As Docker's own Debian images: no recommends, no docs, no caches left behind.
+    # As Docker's debian:bookworm-slim: no recommends, no package caches (apt's docker-clean), no
+    # documentation, manual pages or translations (dpkg path excludes), in this image and every one built on it.
     printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
       | $SUDO tee "$root/etc/apt/apt.conf.d/90sensorhub" >/dev/null
-    $SUDO rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+    local clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
+    printf 'DPkg::Post-Invoke { "%s"; };\nAPT::Update::Post-Invoke { "%s"; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' \
+      "$clean" "$clean" | $SUDO tee "$root/etc/apt/apt.conf.d/docker-clean" >/dev/null
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+      'path-exclude /usr/share/man/*' 'path-exclude /usr/share/groff/*' 'path-exclude /usr/share/info/*' \
+      'path-exclude /usr/share/lintian/*' 'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/locale/*' \
+      'path-include /usr/share/locale/locale.alias' | $SUDO tee "$root/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null
+    $SUDO find "$root/usr/share/doc" -type f ! -name copyright -delete
+    $SUDO find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+    $SUDO rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* \
+      "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
     log "docker import -> $DEBIAN_IMAGE"
     $SUDO tar -C "$root" -c . | "$DOCKER" import \
       --change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
