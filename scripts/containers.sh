@@ -49,7 +49,7 @@ image() {
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
 secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(24))'; }
-current() { [ -f "$ENV_FILE" ] && sed -n "s/^$1=//p" "$ENV_FILE" | tail -n1; }
+current() { if [ -f "$ENV_FILE" ]; then sed -n "s/^$1=//p" "$ENV_FILE" | tail -n1; fi; }
 
 compose_env() {
   mkdir -p "$(dirname "$ENV_FILE")"

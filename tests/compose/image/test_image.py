@@ -56,13 +56,23 @@ def run_sensorhub(*command: str, env: dict[str, str] | None = None, extra: tuple
     return result.returncode, (result.stdout.strip() if detach else result.stdout + result.stderr)
 
 
+KEEP = bool(os.environ.get("SENSORHUB_KEEP_CONTAINERS"))  # for debugging: leave them for `docker logs`
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+def network() -> Iterator[str]:
+    docker("image", "inspect", IMAGE)  # `make image` builds it; a missing image fails here, clearly
+    docker("network", "create", NET)
+    yield NET
+    if not KEEP:
+        docker("network", "rm", NET, check=False)
+
+
+@pytest.fixture(scope="module")
+def stack(network: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     """Database, then migrate (started while the database is still initialising), API, projector,
     maintenance. Yields the host ports of the API and the workers."""
-    docker("image", "inspect", IMAGE)  # `make image` builds it; a missing image fails here, clearly
     docker("image", "inspect", DB_IMAGE)
-    docker("network", "create", NET)
     started: list[str] = []
     try:
         db = f"db-{RUN}"
@@ -103,11 +113,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
         yield ports
     finally:
         for container in reversed(started):
-            if os.environ.get("SENSORHUB_KEEP_CONTAINERS"):
-                continue
-            docker("rm", "-f", "-v", container, check=False)
-        if not os.environ.get("SENSORHUB_KEEP_CONTAINERS"):
-            docker("network", "rm", NET, check=False)
+            if not KEEP:
+                docker("rm", "-f", "-v", container, check=False)
 
 
 def _ready(stack: dict[str, int], role: str, path: str) -> httpx.Response:
@@ -202,6 +209,7 @@ def test_the_image_healthcheck_turns_healthy(stack: dict[str, int]) -> None:
 # ------------------------------------------------------------------ bad configuration fails clearly
 
 
+@pytest.mark.usefixtures("network")
 def test_missing_database_url_fails_at_once_with_its_name() -> None:
     started = time.monotonic()
     status, output = run_sensorhub("migrate", env={"SENSORHUB_ENV": "dev"}, timeout=60)
@@ -210,7 +218,8 @@ def test_missing_database_url_fails_at_once_with_its_name() -> None:
     assert time.monotonic() - started < 30
 
 
-def test_a_database_that_never_comes_up_is_waited_for_within_the_bound(stack: dict[str, int]) -> None:
+@pytest.mark.usefixtures("network")
+def test_a_database_that_never_comes_up_is_waited_for_within_the_bound() -> None:
     started = time.monotonic()
     status, output = run_sensorhub(
         "--db-wait", "4", "projector",
@@ -223,6 +232,7 @@ def test_a_database_that_never_comes_up_is_waited_for_within_the_bound(stack: di
     assert elapsed < 40, elapsed
 
 
+@pytest.mark.usefixtures("network")
 def test_an_unreadable_secret_file_is_named(tmp_path: Path) -> None:
     secret = tmp_path / "database_url"
     secret.write_text(DSN)
