@@ -239,12 +239,28 @@ def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
 @click.option("--once", is_flag=True, help="One run, then exit (default: every SENSORHUB_MAINTENANCE_INTERVAL_S).")
 def maintenance(once: bool) -> None:
     """Time-series upkeep: partitions ahead, hourly rollups, archive, retention (one replica at a time)."""
+    from sensorhub.timeseries.maintenance import MaintenanceReport
     from sensorhub.timeseries.maintenance import serve as maintain
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     wait_for_database(settings)
-    report = run(lambda: maintain(settings, loop=not once))
+
+    async def go() -> MaintenanceReport:
+        # The worker's /health/live and /metrics on SENSORHUB_PROJECTOR_PORT, which the Kubernetes
+        # probes and the compose health check call (as on the projector).
+        server = None
+        if not once and settings.projector_port:
+            from sensorhub.projections.projector import serve_operations
+
+            server = await serve_operations("0.0.0.0", settings.projector_port)  # noqa: S104 - probed from outside
+        try:
+            return await maintain(settings, loop=not once)
+        finally:
+            if server is not None:
+                server.close()
+
+    report = run(go)
     click.echo("maintenance: " + ("done" if report.ran else "skipped (another replica holds the lock)"))
 
 

@@ -90,6 +90,7 @@ def stack(network: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 
         # The API reads its database URL from a mounted secret file, as from a Kubernetes Secret volume.
         secrets = tmp_path_factory.mktemp("secrets")
+        secrets.chmod(0o755)  # pytest makes it 0700; the container's user must reach the file
         (secrets / "database_url").write_text(DSN + "\n")
         (secrets / "database_url").chmod(0o644)
         common = {"SENSORHUB_ENV": "dev", "SENSORHUB_AUTO_MIGRATE": "false"}
@@ -151,8 +152,8 @@ def test_containers_run_with_that_context(stack: dict[str, int]) -> None:
     write_root = docker("exec", api, "python", "-c", "open('/opt/venv/x', 'w')", check=False)
     assert write_root.returncode != 0 and "Read-only file system" in write_root.stderr, write_root.stderr
     docker("exec", api, "python", "-c", "open('/tmp/scratch', 'w').write('ok')")  # the emptyDir is writable
-    inspected = docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}", api).stdout
-    assert inspected.split() == ["true", "[ALL]"], inspected
+    inspected = docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.SecurityOpt}}", api).stdout
+    assert inspected.split() == ["true", "[no-new-privileges:true]"], inspected
 
 
 # ------------------------------------------------------------------ the processes start and work
@@ -237,6 +238,7 @@ def test_an_unreadable_secret_file_is_named(tmp_path: Path) -> None:
     secret = tmp_path / "database_url"
     secret.write_text(DSN)
     secret.chmod(0o600)  # root's; the container runs as 10001
+    tmp_path.chmod(0o755)  # so that it is the file's own mode that refuses, not its directory
     status, output = run_sensorhub("migrate", env={"SENSORHUB_DATABASE_URL_FILE": "/run/secrets/database_url"},
                                    extra=("-v", f"{tmp_path}:/run/secrets:ro"))
     assert status == 2, output
