@@ -5,7 +5,6 @@ set -euo pipefail
 : "${PGADMIN_DEFAULT_EMAIL:?PGADMIN_DEFAULT_EMAIL is not set}"
 : "${PGADMIN_DEFAULT_PASSWORD:?PGADMIN_DEFAULT_PASSWORD is not set}"
 web=$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"] + "/pgadmin4")')
-export PGADMIN_CONFIG_DIR=/var/lib/pgadmin
 config=/var/lib/pgadmin/config_system.py   # $web/config_local.py links here (see the Dockerfile)
 {
   echo "SERVER_MODE = True"
