@@ -108,7 +108,11 @@ up() {
     || { cat "$LOCAL/compose/up.log" >&2; compose ps -a >&2; compose logs --tail 40 >&2; exit 1; }
   local port; port=$(current API_PORT)
   local deadline=$(( $(date +%s) + ${COMPOSE_UP_TIMEOUT:-300} ))
-  until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready" || true)" = 200 ]; do
+  ready() {
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' \
+      "http://127.0.0.1:$port/health/ready" 2>/dev/null
+  }
+  until ready; do
     if [ "$(date +%s)" -gt "$deadline" ]; then
       compose ps -a >&2; compose logs --tail 30 >&2
       echo "containers.sh: the API did not become ready through nginx (127.0.0.1:$port) in time" >&2; exit 1
