@@ -67,6 +67,16 @@ engine() {
     return 0
   fi
   # dockerd starts its own containerd when none runs. No systemd here: started by hand, like provision.sh's servers.
+  # A daemon killed without a clean stop (a session's end) leaves containerd's pid file behind; dockerd then
+  # waits for a containerd that is gone (or whose pid another process now has) and gives up after 60 s.
+  local cpid_file=/var/run/docker/containerd/containerd.pid cpid
+  if [ -f "$cpid_file" ]; then
+    cpid=$(cat "$cpid_file")
+    if [ "$(ps -o stat=,comm= -p "$cpid" 2>/dev/null | awk '$1 !~ /^Z/ {print $2}')" != containerd ]; then
+      log "removing containerd's stale pid file (pid $cpid is not a running containerd)"
+      $SUDO rm -f "$cpid_file"
+    fi
+  fi
   log "starting dockerd (log: $STATE/dockerd.log)"
   rm -f "$STATE/dockerd.pid"
   $SUDO sh -c "nohup dockerd --pidfile '$STATE/dockerd.pid' --storage-driver overlay2 >'$STATE/dockerd.log' 2>&1 &"
