@@ -1,6 +1,6 @@
 """What the suites that run containers share: the Docker CLI, waiting, and the Kubernetes security context.
 
-The security context is read from the Pulumi program itself: ``infra.offline.run_stack`` renders the
+The security context is read from the Pulumi program itself: ``infra.offline.mocks.run_stack`` renders the
 stack's declared graph under mocks (as ``make plan`` and ``make checkov`` do), and the pod spec of every
 sensorhub workload there is turned into ``docker run`` flags. A field this module does not know how to
 honour fails the suite: the container must run with exactly what the Deployment declares.
@@ -86,12 +86,12 @@ class Workload:
 def workloads(stack: str = "dev") -> tuple[Workload, ...]:
     """The sensorhub Deployments and the migration Job that ``infra`` declares for ``stack``.
 
-    What this depends on in infra/: ``offline.run_stack(stack)`` returning the recorded graph, whose
+    What this depends on in infra/: ``offline.mocks.run_stack(stack)`` returning the recorded graph, whose
     Kubernetes Deployments/Jobs carry their manifests as ``props`` (the same surface ``make checkov`` uses).
     """
-    from infra import offline
+    from infra.offline import mocks
 
-    graph = offline.run_stack(stack)
+    graph = mocks.run_stack(stack)
     found: list[Workload] = []
     for resource in graph.kubernetes():
         if resource.type not in K8S_WORKLOADS:
