@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from sensorhub.db import connect
 from sensorhub.timeseries import maintenance, queries
 from sensorhub.timeseries.archive import DirectorySink
