@@ -158,7 +158,9 @@ async def test_restore_brings_the_day_back_once(ts: TimeSeries, tmp_path: Path) 
         assert [f.inserted for f in again] == [0] * len(first)
         # Rows still there are kept once; only missing ones come back.
         deleted = await conn.execute(
-            "DELETE FROM readings WHERE device_id = $1 AND time >= $2 AND time < $3", DEVICES[0], DAY, KEPT,
+            "DELETE FROM readings WHERE device_id = $1 AND time >= $2 AND time < $2 + interval '1 day'",
+            DEVICES[0],
+            DAY,
         )
         third = await restore_day(conn, ts.store.engine, sink, DAY.date())
         assert sum(f.inserted for f in third) == int(deleted.split()[-1]) > 0
