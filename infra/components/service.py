@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.components.archive_catalog import ARCHIVE_PREFIX
 from infra.components.database import DATABASE_NAME, PORT, AppCredentials
 from infra.components.iam import irsa_role
 from infra.stack_config import Section
@@ -175,7 +176,7 @@ class Service(pulumi.ComponentResource):
                 "SENSORHUB_LOG_FORMAT": "json",
                 "SENSORHUB_TIMESERIES_ENGINE": "timescaledb" if args.database_engine == "timescaledb" else "postgres",
                 "SENSORHUB_ARCHIVE_ENABLED": "true" if s.archive_enabled else "false",
-                "SENSORHUB_ARCHIVE_URL": pulumi.Output.concat("s3://", args.archive_bucket, "/archive"),
+                "SENSORHUB_ARCHIVE_URL": pulumi.Output.concat("s3://", args.archive_bucket, f"/{ARCHIVE_PREFIX}"),
                 # Migrations run in the Job below, under an advisory lock, never at pod start.
                 "SENSORHUB_AUTO_MIGRATE": "false",
                 "SENSORHUB_HOST": "0.0.0.0",  # noqa: S104 - listen on the pod IP
