@@ -249,6 +249,10 @@ class Service(pulumi.ComponentResource):
                     {"Sid": "ArchiveObjects", "Effect": "Allow",
                      "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                      "Resource": f"{v[0]}/*"},
+                    # A redone archive day removes an earlier attempt's leftovers and a manifest whose files
+                    # are gone (docs/archive.md); only under the service's own readings.
+                    {"Sid": "ArchiveRedo", "Effect": "Allow", "Action": ["s3:DeleteObject"],
+                     "Resource": f"{v[0]}/{ARCHIVE_PREFIX}/readings/*"},
                     {"Sid": "ArchiveKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                      "Resource": v[1]},
                 ],
