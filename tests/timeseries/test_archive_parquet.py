@@ -219,7 +219,7 @@ async def test_an_interrupted_archive_is_never_taken_for_complete_and_retention_
     assert _duckdb_aggregates(globbed) == (per_series, per_hour)
 
 
-async def test_a_manifest_whose_files_are_missing_is_redone(ts: TimeSeries, tmp_path: Path) -> None:
+async def test_a_manifest_with_missing_files_or_unreadable_is_redone(ts: TimeSeries, tmp_path: Path) -> None:
     await _seed(ts)
     sink = DirectorySink(tmp_path)
     async with ts.pool.acquire() as conn:
@@ -231,6 +231,8 @@ async def test_a_manifest_whose_files_are_missing_is_redone(ts: TimeSeries, tmp_
         (tmp_path / manifest.files[0].key).unlink()
         assert await archive_day(conn, sink, partition, 4) == rows  # redone
         (tmp_path / manifest.files[1].key).write_bytes(b"truncated")
+        assert await archive_day(conn, sink, partition, 4) == rows
+        (tmp_path / manifest_key(DAY.date())).write_text('{"format": "sensorhub-readings-parquet", "ver')
         assert await archive_day(conn, sink, partition, 4) == rows
         archived = await conn.fetchval("SELECT sum(rows) FROM readings_archive WHERE day = $1", DAY.date())
     assert (tmp_path / manifest.files[1].key).stat().st_size == manifest.files[1].bytes

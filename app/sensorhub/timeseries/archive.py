@@ -243,12 +243,15 @@ async def archive_day(conn: Conn, sink: ArchiveSink, partition: Partition, group
     """Archive one day (one Parquet file per device group) unless it is already complete; return
     the rows written now. Raises ``ArchiveIncomplete`` rather than return before the day is complete."""
     day = partition.start.date()
-    manifest = await read_manifest(sink, day)
+    try:
+        manifest = await read_manifest(sink, day)
+    except (ValueError, KeyError, TypeError):  # unreadable: as good as none, and redone below
+        manifest = None
     if manifest is not None and await is_complete(sink, manifest):
         await _record(conn, sink, manifest)
         return 0
-    if manifest is not None:  # files missing: no reader may trust it while the day is redone
-        await sink.delete(manifest_key(day))
+    # Files missing or the manifest unreadable: no reader may trust it while the day is redone.
+    await sink.delete(manifest_key(day))
     files = await _write_groups(conn, sink, partition, groups)
     # Leftovers of an earlier attempt (e.g. with another number of groups) would double-count in a glob.
     written = {f.key for f in files}
