@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 from sensorhub.timeseries.archive import S3Sink, sink_for
+from sensorhub.timeseries.archive_restore import restore_day
 from sensorhub.timeseries.maintenance import run_once
 
 from tests.timeseries.conftest import TimeSeries
@@ -68,3 +69,20 @@ async def test_raw_days_are_archived_to_s3_before_they_are_dropped(
     ]
     body = boto3.client("s3", endpoint_url=s3_endpoint).get_object(Bucket=bucket, Key=parts[0])["Body"].read()
     assert pq.read_table(io.BytesIO(body)).num_rows > 0
+
+
+async def test_a_day_archived_to_s3_is_restored_once(ts: TimeSeries, s3_endpoint: str, aws_env: None) -> None:
+    bucket = f"restore-{ts.store.info.name}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    sink = sink_for(f"s3://{bucket}/archive", s3_endpoint)
+    await _seed_old_days(ts)
+    day = datetime(2029, 12, 6, tzinfo=UTC)
+    expected = [r for r in await ts.stored() if r[2].date() == day.date()]
+    async with ts.pool.acquire() as conn:
+        await run_once(conn, ts.store, POLICY, archive=sink, now=NOW)
+        assert [r for r in await ts.stored() if r[2].date() == day.date()] == []
+        first = await restore_day(conn, ts.store.engine, sink, day.date())
+        again = await restore_day(conn, ts.store.engine, sink, day.date())
+    assert sum(f.inserted for f in first) == len(expected) == 6
+    assert sum(f.inserted for f in again) == 0
+    assert [r for r in await ts.stored() if r[2].date() == day.date()] == expected
