@@ -1,7 +1,7 @@
 """``sensorhub archive restore --day D``: bring an archived day back into ``readings``.
 
 Every file the day's manifest lists is fetched, checked against its SHA-256 and row count, and
-merged in one transaction per file with ``ON CONFLICT DO NOTHING`` on the table's key
+copied (as CSV) and merged in one transaction per file with ``ON CONFLICT DO NOTHING`` on the table's key
 (device, metric, time): restoring twice, or over rows still there, adds nothing twice.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sensorhub.db import Conn, connect
@@ -28,6 +30,16 @@ _STAGING = (
 _MERGE = (
     "INSERT INTO readings (device_id, metric, time, value) "
     "SELECT device_id, metric, time, value FROM readings_restore ON CONFLICT DO NOTHING"
+)
+
+
+_PLAIN = pa.schema(
+    [
+        ("device_id", pa.string()),
+        ("metric", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("value", pa.float64()),
+    ]
 )
 
 
@@ -60,28 +72,31 @@ async def restore_day(
     await engine.ensure_partitions(conn, day, day)
     restored: list[RestoredFile] = []
     for index, file in enumerate(manifest.files, start=1):
-        records = await _records(sink, file)
+        rows, csv = await _as_csv(sink, file)
         async with conn.transaction():
             await conn.execute(_STAGING)
-            await conn.copy_records_to_table("readings_restore", records=records)
+            await conn.copy_to_table("readings_restore", source=io.BytesIO(csv), format="csv")
             status = await conn.execute(_MERGE)
-        done = RestoredFile(index, len(manifest.files), file.key, len(records), int(status.split()[-1]))
+        done = RestoredFile(index, len(manifest.files), file.key, rows, int(status.split()[-1]))
         progress(done)
         restored.append(done)
     return restored
 
 
-async def _records(sink: ArchiveSink, file: ArchivedFile) -> list[tuple[object, ...]]:
+async def _as_csv(sink: ArchiveSink, file: ArchivedFile) -> tuple[int, bytes]:
+    """The file's rows as CSV for ``COPY``, checked against the manifest. Arrow writes the CSV in C++
+    (floats in their shortest exact form, times as UTC ISO): Python objects per row would be ~20x slower."""
     data = await sink.get(file.key)
     if data is None:
         raise RestoreError(f"{sink.location(file.key)} is listed in the manifest but missing")
     if hashlib.sha256(data).hexdigest() != file.sha256:
         raise RestoreError(f"{sink.location(file.key)} does not match the SHA-256 in the manifest")
-    table = pq.read_table(io.BytesIO(data), columns=["device_id", "metric", "time", "value"])
+    table = pq.read_table(io.BytesIO(data), columns=list(_PLAIN.names)).cast(_PLAIN)
     if table.num_rows != file.rows:
         raise RestoreError(f"{sink.location(file.key)} holds {table.num_rows} rows, the manifest says {file.rows}")
-    columns = [table.column(name).to_pylist() for name in ("device_id", "metric", "time", "value")]
-    return list(zip(*columns, strict=True))
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(include_header=False))
+    return table.num_rows, out.getvalue()
 
 
 async def restore_from_settings(settings: Settings, day: date, echo: Callable[[str], None]) -> list[RestoredFile]:
