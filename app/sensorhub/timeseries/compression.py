@@ -26,7 +26,7 @@ from typing import Literal
 
 from sensorhub.db import Conn
 from sensorhub.observability import get_logger
-from sensorhub.timeseries.archive import device_group
+from sensorhub.timeseries.device_groups import device_group
 from sensorhub.timeseries.engines import EngineInfo, Partition, day_start
 
 DAY_LOCK = 0x5E5E_000F  # pg_advisory_xact_lock(DAY_LOCK, days since 1970-01-01)
@@ -74,6 +74,17 @@ WITH moved AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM packed) AS series
+"""
+
+# For a row ``s`` (device_id, metric, time) about to be written raw: its reading is stored packed
+# already (a duplicate for a compressed day). Only rows older than the newest packed day are looked
+# up, so writes of current days never probe. Ingest and restore use it under the shared day lock.
+PACKED_ALREADY = """
+s.time < (SELECT coalesce((max(day) + 1)::timestamp AT TIME ZONE 'UTC', '-infinity') FROM readings_packed)
+AND EXISTS (
+    SELECT 1 FROM readings_packed p
+    WHERE p.device_id = s.device_id AND p.metric = s.metric AND p.day = (s.time AT TIME ZONE 'UTC')::date
+      AND s.time BETWEEN p.first_time AND p.last_time AND s.time = ANY(p.times))
 """
 
 _PROGRESS = """

@@ -5,7 +5,8 @@
 2. hourly rollups for every hour ingest marked (late readings included);
 3. compression: each day wholly older than ``compress_after_days`` is packed (``compression.py``);
 4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
-   configured) and then its packed rows and its partition or chunk are dropped;
+   configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
+   rows and its partition or chunk are dropped;
 5. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
 
 Any number of replicas may run it: a session advisory lock elects one; the others skip the run.

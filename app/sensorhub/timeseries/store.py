@@ -17,7 +17,7 @@ import msgspec
 
 from sensorhub.db import Conn
 from sensorhub.timeseries import queries
-from sensorhub.timeseries.compression import day_locks_sql
+from sensorhub.timeseries.compression import PACKED_ALREADY, day_locks_sql
 from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
 
 Series = tuple[str, str]  # (device_id, metric)
@@ -58,16 +58,6 @@ _STAGING = (
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
-# A staging row whose reading is stored packed already (a duplicate for a compressed day). Only rows
-# older than the newest packed day are looked up, so ingest of current days never probes.
-_PACKED_ALREADY = """
-s.time < (SELECT coalesce((max(day) + 1)::timestamp AT TIME ZONE 'UTC', '-infinity') FROM readings_packed)
-AND EXISTS (
-    SELECT 1 FROM readings_packed p
-    WHERE p.device_id = s.device_id AND p.metric = s.metric AND p.day = (s.time AT TIME ZONE 'UTC')::date
-      AND s.time BETWEEN p.first_time AND p.last_time AND s.time = ANY(p.times))
-"""
-
 # One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the latest
 # reading per series, the rollup hours made stale, and the new readings of the locked series ($1/$2)
 # for alert evaluation.
@@ -75,7 +65,7 @@ _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
     SELECT s.device_id, s.metric, s.time, s.value FROM readings_staging s
-    WHERE NOT ({_PACKED_ALREADY})
+    WHERE NOT ({PACKED_ALREADY})
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
 ), newest AS (
