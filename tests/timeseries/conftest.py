@@ -29,13 +29,13 @@ from sensorhub.timeseries.store import TimeSeriesStore
 NOW = datetime(2030, 1, 10, 12, 0, tzinfo=UTC)
 STORAGES = ("raw", "compressed", "mixed")
 
-# Every reading, raw or packed.
-ALL_READINGS = """
-SELECT device_id, metric, time, value FROM readings
-UNION ALL
-SELECT p.device_id, p.metric, unnest(p.times), unnest(p.vals) FROM readings_packed p
-ORDER BY 1, 2, 3
-"""
+# Every reading, raw or packed, as a FROM item (columns device_id, metric, time, value).
+EVERY_READING = """(
+    SELECT device_id, metric, time, value FROM readings
+    UNION ALL
+    SELECT p.device_id, p.metric, unnest(p.times), unnest(p.vals) FROM readings_packed p
+) AS every_reading"""
+ALL_READINGS = f"SELECT device_id, metric, time, value FROM {EVERY_READING} ORDER BY 1, 2, 3"
 
 
 async def pack_everything(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, store: TimeSeriesStore) -> int:
