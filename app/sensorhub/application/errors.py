@@ -24,6 +24,11 @@ class EventIdConflict(EventStoreError):
     """An event id is already stored with different content (or in another stream)."""
 
 
+class TransientWriteError(EventStoreError):
+    """The database aborted the append to break a deadlock (or a serialization conflict): nothing
+    was written, and running the same command again is safe."""
+
+
 class UnknownPosition(EventStoreError):
     """A feed position that names no stored event."""
 

@@ -17,7 +17,7 @@ class EventStore(Protocol):
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,

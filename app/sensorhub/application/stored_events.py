@@ -11,6 +11,17 @@ Expected = Literal["any", "no_stream", "stream_exists"] | int
 """An append's expectation about the stream: any state, absent, present, or exactly this version."""
 
 
+def expectation_met(expected: Expected, actual: int) -> bool:
+    """Whether a stream at version ``actual`` (0 = no stream) meets ``expected``."""
+    if expected == "any":
+        return True
+    if expected == "no_stream":
+        return actual == 0
+    if expected == "stream_exists":
+        return actual > 0
+    return expected == actual
+
+
 @dataclass(frozen=True)
 class NewEvent:
     event_id: UUID

@@ -22,6 +22,7 @@ from sensorhub.application.stored_events import (
     Snapshot,
     StreamAppend,
     StreamEvent,
+    expectation_met,
 )
 
 
@@ -44,13 +45,16 @@ class InMemoryEventStore:
         return [self._append(a, check_only=False) for a in appends]
 
     def _append(self, a: StreamAppend, *, check_only: bool) -> AppendResult:
-        if not a.events:
-            raise ValueError("append needs at least one event")
         stream = self._streams.get(a.stream_id, [])
+        if not a.events:  # checks the expectation, writes nothing
+            if not expectation_met(a.expected, len(stream)):
+                raise ConcurrencyError(a.stream_id, a.expected, len(stream))
+            return AppendResult(a.stream_id, len(stream), stream[-1].position if stream else 0, ())
         known = [self._by_id[e.event_id] for e in a.events if e.event_id in self._by_id]
         if known:
             same = len(known) == len(a.events) and all(
-                k.stream_id == a.stream_id and (k.type, k.schema_version, k.data) == (e.type, e.schema_version, e.data)
+                k.stream_id == a.stream_id
+                and (k.type, k.schema_version, k.data, k.metadata) == (e.type, e.schema_version, e.data, e.metadata)
                 for k, e in zip(known, a.events, strict=True)
             )
             if not same:
@@ -63,7 +67,7 @@ class InMemoryEventStore:
                 True,
             )
         actual = len(stream)
-        if not _meets(a.expected, actual):
+        if not expectation_met(a.expected, actual):
             raise ConcurrencyError(a.stream_id, a.expected, actual)
         if check_only:
             return AppendResult(a.stream_id, actual, 0, ())
@@ -98,16 +102,17 @@ class InMemoryEventStore:
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,
     ) -> list[RecordedEvent]:
         stream = self._streams.get(stream_id, [])
         if backwards:
-            chosen = [e for e in reversed(stream) if e.stream_version <= from_version]
+            newest = len(stream) if from_version is None else from_version
+            chosen = [e for e in reversed(stream) if e.stream_version <= newest]
         else:
-            chosen = [e for e in stream if e.stream_version >= from_version]
+            chosen = [e for e in stream if e.stream_version >= (from_version or 1)]
         if until is not None:
             chosen = [e for e in chosen if e.recorded_at <= until]
         return chosen[:limit] if limit is not None else chosen
@@ -146,12 +151,3 @@ class InMemoryEventStore:
         if old is None or old.stream_version < snapshot.stream_version:
             self._snapshots[key] = replace(snapshot)
 
-
-def _meets(expected: Expected, actual: int) -> bool:
-    if expected == "any":
-        return True
-    if expected == "no_stream":
-        return actual == 0
-    if expected == "stream_exists":
-        return actual > 0
-    return expected == actual

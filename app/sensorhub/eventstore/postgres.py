@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from sensorhub.application.errors import ConcurrencyError, EventIdConflict
+from sensorhub.application.errors import ConcurrencyError, EventIdConflict, TransientWriteError
 from sensorhub.application.stored_events import (
     AppendResult,
     Expected,
@@ -20,6 +20,7 @@ from sensorhub.application.stored_events import (
     Snapshot,
     StreamAppend,
     StreamEvent,
+    expectation_met,
 )
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
@@ -49,8 +50,18 @@ _READ_FOR_REPLAY = (
     " WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
     " ORDER BY stream_version LIMIT $3"
 )
+# An append of no events writes nothing: it checks the expectation against the stream row (held
+# with FOR SHARE until the end of a surrounding transaction) and answers with the last event.
+_STREAM_HEAD = (
+    "SELECT s.version, e.position FROM streams s"
+    " LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version"
+    " WHERE s.stream_id = $1 FOR SHARE OF s"
+)
+_NEWEST = 2**63 - 1  # read_stream(backwards=True) without from_version: from the last event
 _CONCURRENCY = "SH409"
 _ID_CONFLICT = "SH422"
+# Deadlock, serialization failure: PostgreSQL rolled the transaction back; a retry is safe.
+_TRANSIENT = frozenset({"40P01", "40001"})
 
 
 class PostgresEventStore:
@@ -65,8 +76,11 @@ class PostgresEventStore:
     async def append(
         self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
     ) -> AppendResult:
-        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict."""
+        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict.
+        No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
         try:
+            if not events:
+                return await self._append_nothing(stream_id, expected)
             if len(events) == 1:
                 e = events[0]
                 args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
@@ -100,32 +114,46 @@ class PostgresEventStore:
         )
 
     async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
-        """All or nothing across streams (one transaction, or a savepoint inside the caller's)."""
+        """All or nothing across streams (one transaction, or a savepoint inside the caller's).
+        Results come in the order of ``appends``. The streams are locked in stream id order, so two
+        calls naming the same streams in different orders cannot deadlock; a deadlock with other
+        work in the caller's transaction raises TransientWriteError (nothing written: retry)."""
         if len(appends) == 1:
             a = appends[0]
             return [await self.append(a.stream_id, a.stream_type, a.events, a.expected)]
+        order = sorted(range(len(appends)), key=lambda i: appends[i].stream_id)
+        results: list[AppendResult | None] = [None] * len(appends)
         async with self._connection() as conn:
-            async with conn.transaction():
-                store = PostgresEventStore(conn)  # no notifier: its appends commit below
-                results = [await store.append(a.stream_id, a.stream_type, a.events, a.expected) for a in appends]
+            try:
+                async with conn.transaction():
+                    store = PostgresEventStore(conn)  # no notifier: its appends commit below
+                    for i in order:
+                        a = appends[i]
+                        results[i] = await store.append(a.stream_id, a.stream_type, a.events, a.expected)
+            except asyncpg.PostgresError as exc:  # raised by the commit itself
+                raise _translate(exc, appends[0].stream_id, appends[0].expected) from None
+            done = [r for r in results if r is not None]
             if self._notifier is not None and not conn.is_in_transaction():
-                written = [r.position for r in results if not r.replayed]
+                written = [r.position for r in done if r.positions and not r.replayed]
                 if written:
                     self._notifier.committed(max(written))
-            return results
+            return done
 
     async def read_stream(
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,
     ) -> list[RecordedEvent]:
-        """Forward from ``from_version`` (or backward from it, newest first); ``until`` keeps the
-        prefix of events recorded at or before that time (time travel)."""
+        """Forward from ``from_version`` (default: the first event), or backward from it (default:
+        the newest event), newest first; ``until`` keeps the prefix of events recorded at or
+        before that time (time travel)."""
         op, order = ("<=", "DESC") if backwards else (">=", "ASC")
+        if from_version is None:
+            from_version = _NEWEST if backwards else 1
         rows = await self._db.fetch(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version {op} $2"
             f" AND ($4::timestamptz IS NULL OR recorded_at <= $4) ORDER BY stream_version {order} LIMIT $3",
@@ -191,6 +219,13 @@ class PostgresEventStore:
             snapshot.state,
         )
 
+    async def _append_nothing(self, stream_id: str, expected: Expected) -> AppendResult:
+        row = await self._db.fetchrow(_STREAM_HEAD, stream_id)
+        version, position = (int(row[0]), int(row[1] or 0)) if row is not None else (0, 0)
+        if not expectation_met(expected, version):
+            raise ConcurrencyError(stream_id, expected, version)
+        return AppendResult(stream_id=stream_id, version=version, position=position, positions=())
+
     def _commits_itself(self) -> bool:
         """True when a statement run on ``self._db`` commits on its own (no open transaction)."""
         return isinstance(self._db, asyncpg.Pool) or not self._db.is_in_transaction()
@@ -213,6 +248,11 @@ def _appended_counter(stream_type: str) -> Any:
 
 def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -> Exception:
     code = getattr(exc, "sqlstate", None)
+    if code in _TRANSIENT:
+        return TransientWriteError(
+            f"PostgreSQL aborted the append to {stream_id} ({exc.__class__.__name__}: {exc}); "
+            "nothing was written, run the command again"
+        )
     if code == _CONCURRENCY:
         return ConcurrencyError(stream_id, expected, int(getattr(exc, "detail", None) or 0))
     if code == _ID_CONFLICT or (
