@@ -1,4 +1,4 @@
-# Benchmarks (issue 8): see bench/__main__.py and README.md ("Benchmarks").
+# Benchmarks (issue 8): see bench/__main__.py and docs/benchmarks.md.
 .PHONY: bench bench-smoke
 BENCH_ARGS ?=
 
