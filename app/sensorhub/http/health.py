@@ -11,7 +11,8 @@ from litestar.plugins.prometheus import PrometheusController
 
 from sensorhub import migrations
 from sensorhub.bootstrap import CheckResult, Services, redis_ping
-from sensorhub.observability import DATABASE_UP, REDIS_UP
+from sensorhub.eventstore.horizon import feed_horizon
+from sensorhub.observability import DATABASE_UP, FEED_HORIZON_AGE_SECONDS, REDIS_UP
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -50,8 +51,24 @@ async def redis_check(services: Services) -> CheckResult:
     return CheckResult(True, "reachable", critical=False)
 
 
+async def feed_horizon_check(services: Services) -> CheckResult:
+    """Not critical: a held-back feed delays reads; it does not make this replica unfit to serve."""
+    try:
+        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
+            horizon = await feed_horizon(conn)
+    except Exception as exc:
+        return CheckResult(False, f"feed horizon unknown: {type(exc).__name__}", critical=False)
+    FEED_HORIZON_AGE_SECONDS.set(horizon.age_s)
+    return CheckResult(not horizon.stalled, horizon.describe(), critical=False)
+
+
 async def run_checks(services: Services) -> tuple[bool, dict[str, dict[str, Any]]]:
-    checks = {"database": database_check, "redis": redis_check, **services.readiness}
+    checks = {
+        "database": database_check,
+        "redis": redis_check,
+        "feed_horizon": feed_horizon_check,
+        **services.readiness,
+    }
     names = list(checks)
     results = await asyncio.gather(*(checks[n](services) for n in names))
     report = {n: {"ok": r.ok, "critical": r.critical, "detail": r.detail} for n, r in zip(names, results, strict=True)}

@@ -28,6 +28,7 @@ import asyncpg
 
 from sensorhub.db import init_connection
 from sensorhub.eventstore.feed import read_feed
+from sensorhub.eventstore.horizon import HorizonWatch
 from sensorhub.eventstore.registry import EventTypeRegistry
 from sensorhub.observability import (
     OPEN_ALERTS,
@@ -75,6 +76,7 @@ class ProjectionRunner:
         self._fanout = fanout
         self._config = config
         self._holder = holder
+        self._horizon = HorizonWatch(log.bind(projection=projection.name))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: stand by, lead when the lock is free, reconnect after failures."""
@@ -198,6 +200,7 @@ class ProjectionRunner:
         for status in await store.status(conn, self._config.heartbeat_timeout_s, self.name):
             PROJECTION_LAG_EVENTS.labels(projection=self.name).set(status.lag_events)
             PROJECTION_LAG_SECONDS.labels(projection=self.name).set(status.lag_seconds)
+        await self._horizon.observe(conn)
         if self.name == "registry":
             for severity, count in (await queries.open_alerts_by_severity(conn)).items():
                 OPEN_ALERTS.labels(severity=severity).set(count)
