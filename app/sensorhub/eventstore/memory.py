@@ -12,12 +12,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sensorhub.application.errors import ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.application.errors import AppendConditionFailed, ConcurrencyError, EventIdConflict, UnknownPosition
 from sensorhub.application.stored_events import (
+    AppendCondition,
     AppendResult,
     Expected,
     FeedCursor,
+    MatchingEvents,
     NewEvent,
+    QueryItem,
     RecordedEvent,
     Snapshot,
     StreamAppend,
@@ -32,17 +35,41 @@ class InMemoryEventStore:
         self._by_id: dict[object, RecordedEvent] = {}
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._snapshots: dict[tuple[str, int], Snapshot] = {}
+        self._tags: dict[int, frozenset[str]] = {}  # position -> the event's tags
         self._transactions = itertools.count(1000)
 
     async def append(
-        self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: Expected = "any",
+        condition: AppendCondition | None = None,
     ) -> AppendResult:
-        return self._append(StreamAppend(stream_id, stream_type, tuple(events), expected), check_only=False)
+        return (await self.append_many([StreamAppend(stream_id, stream_type, tuple(events), expected)], condition))[0]
 
-    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+    async def append_many(
+        self, appends: Sequence[StreamAppend], condition: AppendCondition | None = None
+    ) -> list[AppendResult]:
+        if condition is not None:  # checked first, as PostgreSQL does (under the tags' locks)
+            own = {e.event_id for a in appends for e in a.events}
+            for event in self._matching(condition.items, condition.after):
+                if event.event_id not in own:
+                    tag = next(t for item in condition.items for t in item.tags if t in self._tags[event.position])
+                    raise AppendConditionFailed(event.position, event.type, tag, condition.after)
         for a in appends:  # check everything first: all or nothing
             self._append(a, check_only=True)
         return [self._append(a, check_only=False) for a in appends]
+
+    async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
+        events = self._matching(items, 0)
+        return MatchingEvents(events, events[-1].position if events else 0)
+
+    def _matching(self, items: Sequence[QueryItem], after: int) -> list[RecordedEvent]:
+        def matches(e: RecordedEvent, item: QueryItem) -> bool:
+            return (not item.types or e.type in item.types) and set(item.tags) <= self._tags.get(e.position, set())
+
+        return [e for e in self._events[after:] if any(matches(e, item) for item in items)]
 
     def _append(self, a: StreamAppend, *, check_only: bool) -> AppendResult:
         stream = self._streams.get(a.stream_id, [])
@@ -91,6 +118,7 @@ class InMemoryEventStore:
         self._events.extend(recorded)
         self._streams.setdefault(a.stream_id, []).extend(recorded)
         self._by_id.update((r.event_id, r) for r in recorded)
+        self._tags.update((r.position, frozenset(e.tags)) for r, e in zip(recorded, a.events, strict=True) if e.tags)
         return AppendResult(
             a.stream_id,
             recorded[-1].stream_version,

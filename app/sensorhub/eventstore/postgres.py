@@ -10,12 +10,20 @@ from typing import Any
 
 import asyncpg
 
-from sensorhub.application.errors import ConcurrencyError, EventIdConflict, TransientWriteError
+from sensorhub.application.errors import (
+    AppendConditionFailed,
+    ConcurrencyError,
+    EventIdConflict,
+    TransientWriteError,
+)
 from sensorhub.application.stored_events import (
+    AppendCondition,
     AppendResult,
     Expected,
     FeedCursor,
+    MatchingEvents,
     NewEvent,
+    QueryItem,
     RecordedEvent,
     Snapshot,
     StreamAppend,
@@ -43,6 +51,14 @@ _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
 )
+# Events with tags, or an append with a condition (migration 0009, "Conditions across streams").
+_APPEND_TAGGED = (
+    "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
+    " $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::int[], $10::text[], $11::jsonb, $12::bigint)"
+)
+# append_many's first statement when any share has tags or there is a condition: every lock, the check.
+_PREPARE = "SELECT eventstore_prepare_append($1::text[], $2::jsonb, $3::bigint, $4::uuid[])"
+_READ_MATCHING = f"SELECT {EVENT_COLUMNS} FROM eventstore_read_matching($1::jsonb)"
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
 _READ_FOR_REPLAY = (
@@ -59,6 +75,7 @@ _STREAM_HEAD = (
 )
 _NEWEST = 2**63 - 1  # read_stream(backwards=True) without from_version: from the last event
 _CONCURRENCY = "SH409"
+_CONDITION = "SH412"
 _ID_CONFLICT = "SH422"
 # Deadlock, serialization failure: PostgreSQL rolled the transaction back; a retry is safe.
 _TRANSIENT = frozenset({"40P01", "40001"})
@@ -74,14 +91,39 @@ class PostgresEventStore:
         self._notifier = notifier
 
     async def append(
-        self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: Expected = "any",
+        condition: AppendCondition | None = None,
     ) -> AppendResult:
-        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict.
+        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict, and
+        AppendConditionFailed when an event matching ``condition`` was stored after its position.
         No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
         try:
             if not events:
+                if condition is not None:
+                    return (await self.append_many([StreamAppend(stream_id, stream_type, (), expected)], condition))[0]
                 return await self._append_nothing(stream_id, expected)
-            if len(events) == 1:
+            if condition is not None or any(e.tags for e in events):
+                tag_events, tags = _flat_tags(events)
+                rows = await self._db.fetch(
+                    _APPEND_TAGGED,
+                    stream_id,
+                    stream_type,
+                    str(expected),
+                    [e.event_id for e in events],
+                    [e.type for e in events],
+                    [e.schema_version for e in events],
+                    [e.data for e in events],
+                    [e.metadata for e in events],
+                    tag_events,
+                    tags,
+                    _condition_items(condition),
+                    condition.after if condition is not None else 0,
+                )
+            elif len(events) == 1:
                 e = events[0]
                 args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
                 rows = await self._db.fetch(_APPEND_ONE, stream_id, stream_type, str(expected), *args)
@@ -113,20 +155,33 @@ class PostgresEventStore:
             replayed=replayed,
         )
 
-    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+    async def append_many(
+        self, appends: Sequence[StreamAppend], condition: AppendCondition | None = None
+    ) -> list[AppendResult]:
         """All or nothing across streams (one transaction, or a savepoint inside the caller's).
         Results come in the order of ``appends``. The streams are locked in stream id order, so two
         calls naming the same streams in different orders cannot deadlock; a deadlock with other
-        work in the caller's transaction raises TransientWriteError (nothing written: retry)."""
-        if len(appends) == 1:
+        work in the caller's transaction raises TransientWriteError (nothing written: retry).
+        ``condition`` guards the whole append (see ``append``)."""
+        if len(appends) == 1 and (condition is None or appends[0].events):
             a = appends[0]
-            return [await self.append(a.stream_id, a.stream_type, a.events, a.expected)]
+            return [await self.append(a.stream_id, a.stream_type, a.events, a.expected, condition)]
         order = sorted(range(len(appends)), key=lambda i: appends[i].stream_id)
         results: list[AppendResult | None] = [None] * len(appends)
+        every = [e for a in appends for e in a.events]
         async with self._connection() as conn:
             try:
                 async with conn.transaction():
                     store = PostgresEventStore(conn)  # no notifier: its appends commit below
+                    if condition is not None or any(e.tags for e in every):
+                        # every tag lock first, in key order, then the check: before any stream row lock
+                        await conn.execute(
+                            _PREPARE,
+                            sorted({t for e in every for t in e.tags}),
+                            _condition_items(condition),
+                            condition.after if condition is not None else 0,
+                            [e.event_id for e in every],
+                        )
                     for i in order:
                         a = appends[i]
                         results[i] = await store.append(a.stream_id, a.stream_type, a.events, a.expected)
@@ -138,6 +193,14 @@ class PostgresEventStore:
                 if written:
                     self._notifier.committed(max(written))
             return done
+
+    async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
+        """The events matching any of ``items``, oldest first, and the position to use as an
+        ``AppendCondition``'s ``after``. Waits for writers of those tags that are still open
+        (see migration 0009), so nothing matching can appear at or below that position later."""
+        rows = await self._db.fetch(_READ_MATCHING, _condition_items(AppendCondition(tuple(items), 0)))
+        events = [record_from_row(r) for r in rows]
+        return MatchingEvents(events, events[-1].position if events else 0)
 
     async def read_stream(
         self,
@@ -246,6 +309,18 @@ def _appended_counter(stream_type: str) -> Any:
     return EVENTS_APPENDED.labels(stream_type=stream_type)
 
 
+def _flat_tags(events: Sequence[NewEvent]) -> tuple[list[int], list[str]]:
+    """Tags as two parallel arrays: the (1-based) event each belongs to, and the tag."""
+    pairs = [(i, tag) for i, e in enumerate(events, start=1) for tag in e.tags]
+    return [i for i, _ in pairs], [t for _, t in pairs]
+
+
+def _condition_items(condition: AppendCondition | None) -> list[dict[str, list[str]]] | None:
+    if condition is None:
+        return None
+    return [{"types": list(item.types), "tags": list(item.tags)} for item in condition.items]
+
+
 def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -> Exception:
     code = getattr(exc, "sqlstate", None)
     if code in _TRANSIENT:
@@ -253,6 +328,9 @@ def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -
             f"PostgreSQL aborted the append to {stream_id} ({exc.__class__.__name__}: {exc}); "
             "nothing was written, run the command again"
         )
+    if code == _CONDITION:
+        position, event_type, after, tag = str(getattr(exc, "detail", None) or "0|||").split("|", 3)
+        return AppendConditionFailed(int(position), event_type, tag, int(after or 0))
     if code == _CONCURRENCY:
         return ConcurrencyError(stream_id, expected, int(getattr(exc, "detail", None) or 0))
     if code == _ID_CONFLICT or (

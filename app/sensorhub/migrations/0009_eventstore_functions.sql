@@ -94,3 +94,167 @@ BEGIN
          ORDER BY i.position;
 END;
 $$;
+
+
+-- Conditions across streams (dynamic consistency boundaries) -------------------------------------
+--
+-- Why "no matching event after P" is safe under READ COMMITTED: every tag has an advisory lock
+-- (class 0x5E5E0005, key hashtext(tag)). A writer of tagged events holds the SHARED lock of each
+-- of its tags until it commits; a conditional append holds the EXCLUSIVE lock of one tag of each
+-- condition item (an event matches an item only if it carries all of the item's tags, so its
+-- writer holds that one too) from before its check until it commits. So two conditional appends
+-- on the same tag run one after the other, and the second one's check (a new statement, hence a
+-- new snapshot) sees the first one's events. The decision's read (eventstore_read_matching) takes
+-- the exclusive locks too, for the duration of its snapshot: every writer of those tags has then
+-- either committed (its events are read) or takes its lock later and so draws its positions
+-- later, above every position read. That makes P (the largest position read) exact: nothing
+-- matching can still appear at or below it. Locks are taken in key order (no deadlock between
+-- two lockers); all tag locks come before the stream row lock.
+
+-- Lock the tags' advisory locks, each once, in key order; a tag in both lists is locked exclusively.
+CREATE OR REPLACE FUNCTION eventstore_lock_tags(p_exclusive text[], p_shared text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT k.key, bool_or(k.exclusive) AS exclusive
+          FROM (SELECT hashtext(t) AS key, true AS exclusive FROM unnest(p_exclusive) AS t
+                UNION ALL
+                SELECT hashtext(t), false FROM unnest(p_shared) AS t) AS k
+         GROUP BY k.key
+         ORDER BY k.key
+    LOOP
+        IF r.exclusive THEN
+            PERFORM pg_advisory_xact_lock(1583218693, r.key);  -- 0x5E5E0005
+        ELSE
+            PERFORM pg_advisory_xact_lock_shared(1583218693, r.key);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- The tag each item of a condition is locked by (its first): p_items is [{"types": [...], "tags": [...]}, ...].
+CREATE OR REPLACE FUNCTION eventstore_condition_tags(p_items jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(array_agg(i.item -> 'tags' ->> 0), '{}') FROM jsonb_array_elements(p_items) AS i(item)
+$$;
+
+-- Events matching any item after p_after (types empty = any type; every tag of the item required),
+-- oldest first; events whose id is in p_except (the append being checked, when it is a retry) are not counted.
+CREATE OR REPLACE FUNCTION eventstore_matching(p_items jsonb, p_after bigint, p_except uuid[])
+RETURNS TABLE ("position" bigint, type text, tag text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (m.position) m.position, m.type, m.tag
+      FROM jsonb_array_elements(p_items) AS i(item)
+     CROSS JOIN LATERAL (
+            SELECT et.position, et.type, et.tag
+              FROM event_tags et
+             WHERE et.tag = i.item -> 'tags' ->> 0
+               AND (jsonb_array_length(i.item -> 'types') = 0
+                    OR et.type IN (SELECT jsonb_array_elements_text(i.item -> 'types')))
+               AND et.position > p_after
+               AND NOT EXISTS (
+                    SELECT 1 FROM jsonb_array_elements_text(i.item -> 'tags') AS g(tag)
+                     WHERE NOT EXISTS (SELECT 1 FROM event_tags x
+                                        WHERE x.tag = g.tag AND x.type = et.type AND x.position = et.position))
+               AND (p_except IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM events e WHERE e.position = et.position AND e.event_id = ANY (p_except)))
+           ) AS m
+     ORDER BY m.position
+$$;
+
+-- Lock the tags an append writes (shared) and its condition's (exclusive), then check the
+-- condition. Errors: SQLSTATE 'SH412', DETAIL '<position>|<type>|<after>|<tag>' of the first match.
+CREATE OR REPLACE FUNCTION eventstore_prepare_append(
+    p_tags text[], p_condition jsonb, p_after bigint, p_event_ids uuid[]
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    m record;
+BEGIN
+    PERFORM eventstore_lock_tags(
+        CASE WHEN p_condition IS NULL THEN '{}'::text[] ELSE eventstore_condition_tags(p_condition) END,
+        coalesce(p_tags, '{}'));
+    IF p_condition IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO m FROM eventstore_matching(p_condition, p_after, p_event_ids) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'append condition failed: % at position % (tag %) after position %',
+            m.type, m.position, m.tag, p_after
+            USING ERRCODE = 'SH412', DETAIL = m.position || '|' || m.type || '|' || p_after || '|' || m.tag;
+    END IF;
+END;
+$$;
+
+-- eventstore_append with tags (p_tags[k] belongs to event p_tag_events[k], 1-based) and an optional
+-- condition (p_condition as in eventstore_matching, p_after its position). Same results and errors
+-- as eventstore_append, plus SH412. A retry of a stored append replays (its own events do not count
+-- against its condition) and writes no tags.
+CREATE OR REPLACE FUNCTION eventstore_append_tagged(
+    p_stream_id text,
+    p_stream_type text,
+    p_expected text,
+    p_event_ids uuid[],
+    p_types text[],
+    p_schema_versions integer[],
+    p_data jsonb[],
+    p_metadata jsonb[],
+    p_tag_events integer[],
+    p_tags text[],
+    p_condition jsonb,
+    p_after bigint
+) RETURNS TABLE (
+    event_id uuid,
+    stream_version bigint,
+    "position" bigint,
+    transaction_id text,
+    recorded_at timestamptz,
+    replayed boolean
+)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+    v_positions bigint[] := '{}';
+BEGIN
+    PERFORM eventstore_prepare_append(p_tags, p_condition, p_after, p_event_ids);
+    FOR r IN
+        SELECT * FROM eventstore_append(
+            p_stream_id, p_stream_type, p_expected, p_event_ids, p_types, p_schema_versions, p_data, p_metadata)
+    LOOP
+        event_id := r.event_id; stream_version := r.stream_version; "position" := r.position;
+        transaction_id := r.transaction_id; recorded_at := r.recorded_at; replayed := r.replayed;
+        RETURN NEXT;
+        IF NOT r.replayed THEN
+            v_positions := v_positions || r.position;
+        END IF;
+    END LOOP;
+    IF cardinality(v_positions) > 0 THEN
+        INSERT INTO event_tags (tag, type, position)
+        SELECT DISTINCT t.tag, p_types[t.ev], v_positions[t.ev]
+          FROM unnest(p_tag_events, p_tags) AS t(ev, tag);
+    END IF;
+END;
+$$;
+
+-- The events matching p_items (all of them, oldest first), read under the exclusive locks of the
+-- condition's tags, so that their largest position is an exact "after" for an append condition.
+CREATE OR REPLACE FUNCTION eventstore_read_matching(p_items jsonb)
+RETURNS TABLE (
+    event_id uuid, stream_id text, stream_version bigint, "position" bigint, transaction_id text,
+    type text, schema_version integer, data jsonb, metadata jsonb, recorded_at timestamptz
+)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM eventstore_lock_tags(eventstore_condition_tags(p_items), '{}');
+    -- a new statement: its snapshot is taken now, under the locks
+    RETURN QUERY
+        SELECT e.event_id, e.stream_id, e.stream_version, e.position, e.transaction_id::text,
+               e.type, e.schema_version, e.data, e.metadata, e.recorded_at
+          FROM eventstore_matching(p_items, 0, NULL) AS m
+          JOIN events e ON e.position = m.position
+         ORDER BY e.position;
+END;
+$$;

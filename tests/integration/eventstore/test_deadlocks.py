@@ -30,4 +30,3 @@ async def test_a_deadlock_across_caller_transactions_is_a_retryable_error(pool: 
     assert "run the command again" in str(failed[0])
     store = PostgresEventStore(pool)
     assert await store.stream_version("a") + await store.stream_version("b") == 2  # only the winner's
-
