@@ -15,14 +15,31 @@ from sensorhub.db import init_connection
 from sensorhub.eventstore.horizon import FeedHorizon, HorizonWatch, feed_horizon
 from sensorhub.eventstore.postgres import PostgresEventStore
 
+from tests.conftest import drop_database, fresh_database
 from tests.integration.eventstore.support import new_event
 from tests.support.app import client_for, settings_for
 
 
 @pytest.fixture
-async def writer(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+async def plain_url() -> AsyncIterator[str]:
+    """On the plain PostgreSQL cluster: the horizon is cluster-wide, and TimescaleDB's job
+    scheduler writes now and then in every database that has the extension."""
+    url = await fresh_database("postgres")
+    yield url
+    await drop_database(url, "postgres")
+
+
+@pytest.fixture
+async def pool(plain_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(plain_url, min_size=1, max_size=4, init=init_connection)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def writer(plain_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A session with an open writing transaction (it has appended and not committed)."""
-    conn = await asyncpg.connect(database_url, server_settings={"application_name": "slow-batch-job"})
+    conn = await asyncpg.connect(plain_url, server_settings={"application_name": "slow-batch-job"})
     await init_connection(conn)
     tx = conn.transaction()
     await tx.start()
@@ -88,9 +105,9 @@ async def test_the_watch_sets_the_gauge_and_logs_the_blocking_session_once(
 
 
 async def test_readiness_shows_the_horizon_without_depending_on_it(
-    database_url: str, writer: asyncpg.Connection
+    plain_url: str, writer: asyncpg.Connection
 ) -> None:
-    async with client_for(settings_for(database_url)) as client:
+    async with client_for(settings_for(plain_url)) as client:
         response = await client.get("/health/ready")
     assert response.status_code == 200, response.text
     check = response.json()["checks"]["feed_horizon"]
