@@ -56,6 +56,10 @@ _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
     " $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::int[], $10::text[], $11::jsonb, $12::bigint)"
 )
+_APPEND_ONE_TAGGED = (
+    "SELECT stream_version, position, replayed FROM eventstore_append_one_tagged($1, $2, $3, $4::uuid, $5::text,"
+    " $6::int, $7::jsonb, $8::jsonb, $9::text[], $10::text[], $11::text[], $12::bigint)"
+)
 # append_many's first statement when any share has tags or there is a condition: every lock, the check.
 _PREPARE = "SELECT eventstore_prepare_append($1::text[], $2::jsonb, $3::bigint, $4::uuid[])"
 _READ_MATCHING = f"SELECT {EVENT_COLUMNS} FROM eventstore_read_matching($1::jsonb)"
@@ -106,7 +110,25 @@ class PostgresEventStore:
                 if condition is not None:
                     return (await self.append_many([StreamAppend(stream_id, stream_type, (), expected)], condition))[0]
                 return await self._append_nothing(stream_id, expected)
-            if condition is not None or any(e.tags for e in events):
+            if len(events) == 1 and (events[0].tags or condition) and (condition is None or len(condition.items) == 1):
+                e = events[0]
+                item = condition.items[0] if condition is not None else None
+                rows = await self._db.fetch(
+                    _APPEND_ONE_TAGGED,
+                    stream_id,
+                    stream_type,
+                    str(expected),
+                    e.event_id,
+                    e.type,
+                    e.schema_version,
+                    e.data,
+                    e.metadata,
+                    list(e.tags),
+                    list(item.types) if item is not None else None,
+                    list(item.tags) if item is not None else None,
+                    condition.after if condition is not None else 0,
+                )
+            elif condition is not None or any(e.tags for e in events):
                 tag_events, tags = _flat_tags(events)
                 rows = await self._db.fetch(
                     _APPEND_TAGGED,

@@ -105,3 +105,14 @@ async def test_an_empty_append_with_a_condition_only_checks(store: Store) -> Non
 def test_a_query_item_needs_a_tag() -> None:
     with pytest.raises(ValueError, match="at least one tag"):
         QueryItem(CLAIMS, ())
+
+
+async def test_a_condition_of_several_items_fails_on_any_of_them(store: Store) -> None:
+    condition = AppendCondition((about("name:x"), QueryItem(("Released",), ("name:y",))), 0)
+    await store.append("a", "Thing", [claim("name:y")])  # Claimed: not what the second item asks for
+    await store.append("b", "Thing", [claim("name:z")], "no_stream", condition)
+    await store.append("a", "Thing", [claim("name:y", type_="Released")])
+    for events in ([claim("name:z")], [claim("name:z"), claim("name:w")]):
+        with pytest.raises(AppendConditionFailed) as caught:
+            await store.append("c", "Thing", events, "no_stream", condition)
+        assert (caught.value.event_type, caught.value.tag) == ("Released", "name:y")
