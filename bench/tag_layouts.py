@@ -41,9 +41,11 @@ CHECK_A = (
     "SELECT position FROM layout_a_tags WHERE tag = $1 AND type = ANY ($2::text[]) AND position > $3"
     " ORDER BY position LIMIT 1"
 )
+# Only whether one exists: with ORDER BY position LIMIT 1 the planner walks the position index and
+# filters every row by its tags instead (~100 ms per check at 200 k events, measured).
 CHECK_B = (
     "SELECT position FROM layout_b_events WHERE tags @> ARRAY[$1] AND type = ANY ($2::text[]) AND position > $3"
-    " ORDER BY position LIMIT 1"
+    " LIMIT 1"
 )
 TYPES = ["DeviceRegistered", "DeviceRenamed", "DeviceMoved", "DeviceDecommissioned"]
 
