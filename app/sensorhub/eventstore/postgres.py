@@ -46,7 +46,7 @@ _APPEND = (
     " FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
 )
 # One event (most commands) as scalars: one-element jsonb arrays cost more to encode and parse than
-# the rest of the append (migration 0006).
+# the rest of the append (migrations/functions/eventstore_append_one.sql).
 _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"

@@ -9,9 +9,36 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.settings import CacheSettings
+from infra.stack_config import PROJECT, Section
 
 PORT = 6379
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    node_type: str
+    engine_version: str
+    replicas: int
+    snapshot_retention_days: int
+
+    @classmethod
+    def read(cls, section: Section) -> CacheSettings:
+        settings = cls(
+            node_type=section.string("nodeType"),
+            engine_version=section.string("engineVersion"),
+            replicas=section.integer("replicas", 0, 5),
+            snapshot_retention_days=section.integer("snapshotRetentionDays", 0, 35),
+        )
+        section.done()
+        return settings
+
+    def prod_problems(self) -> list[str]:
+        problems = []
+        if self.replicas < 1:
+            problems.append(f"{PROJECT}:cache.replicas must be >= 1 in prod (Multi-AZ with automatic failover)")
+        if self.snapshot_retention_days < 1:
+            problems.append(f"{PROJECT}:cache.snapshotRetentionDays must be >= 1 in prod")
+        return problems
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,66 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.settings import NatStrategy
+from infra.stack_config import PROJECT, Section
 
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "logs")
+NatStrategy = Literal["single", "perAz"]
+# Pods take their IPs from the private subnets (VPC CNI): those are /19 (8,187 usable addresses per AZ);
+# load balancers, NAT and databases need few, so public and isolated subnets stay /24.
+PRIVATE_PREFIX = 19
+SMALL_PREFIX = 24
+SMALLEST_VPC_PREFIX = 16
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    cidr: str
+    az_count: int
+    nat_gateways: NatStrategy
+    flow_log_retention_days: int
+
+    @classmethod
+    def read(cls, section: Section) -> NetworkSettings:
+        settings = cls(
+            cidr=section.cidr("cidr"),
+            az_count=section.integer("azCount", 2, 3),
+            nat_gateways=cast(NatStrategy, section.choice("natGateways", ["single", "perAz"])),
+            flow_log_retention_days=section.integer("flowLogRetentionDays", 1, 3653),
+        )
+        section.done()
+        if ipaddress.ip_network(settings.cidr).prefixlen > SMALLEST_VPC_PREFIX:
+            section.fail(f"must be /{SMALLEST_VPC_PREFIX} or larger to fit a /{PRIVATE_PREFIX} pod subnet and "
+                         f"two /{SMALL_PREFIX} subnets per AZ, got {settings.cidr}", "cidr")
+        return settings
+
+    def prod_problems(self) -> list[str]:
+        problems = []
+        if self.az_count != 3:
+            problems.append(f"{PROJECT}:network.azCount must be 3 in prod, got {self.az_count}")
+        if self.nat_gateways != "perAz":
+            problems.append(
+                f"{PROJECT}:network.natGateways must be 'perAz' in prod (one NAT gateway per AZ, so losing an AZ "
+                f"does not cut egress), got {self.nat_gateways!r}"
+            )
+        return problems
+
+
+def subnet_layout(cidr: str, az_count: int) -> dict[str, list[str]]:
+    """CIDR blocks per tier: private /19s from the bottom of the VPC, public and isolated /24s above them."""
+    network = ipaddress.ip_network(cidr)
+    private = [str(b) for b in list(network.subnets(new_prefix=PRIVATE_PREFIX))[:az_count]]
+    small = list(network.subnets(new_prefix=SMALL_PREFIX))
+    first_free = az_count * 2 ** (SMALL_PREFIX - PRIVATE_PREFIX)
+    return {
+        "private": private,
+        "public": [str(small[first_free + i]) for i in range(az_count)],
+        "isolated": [str(small[first_free + 8 + i]) for i in range(az_count)],
+    }
 
 
 @dataclass(frozen=True)
@@ -33,7 +86,7 @@ class Vpc(pulumi.ComponentResource):
         super().__init__("sensorhub:network:Vpc", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         azs = args.availability_zones
-        blocks = list(ipaddress.ip_network(args.cidr).subnets(new_prefix=24))
+        blocks = subnet_layout(args.cidr, len(azs))
 
         self.vpc = aws.ec2.Vpc(
             name,
@@ -65,7 +118,7 @@ class Vpc(pulumi.ComponentResource):
                 f"{name}-public-{i}",
                 vpc_id=vpc_id,
                 availability_zone=az,
-                cidr_block=str(blocks[i]),
+                cidr_block=blocks["public"][i],
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{args.prefix}-public-{az}", "kubernetes.io/role/elb": "1", **cluster_tag},
                 opts=child,
@@ -107,7 +160,7 @@ class Vpc(pulumi.ComponentResource):
                 f"{name}-private-{i}",
                 vpc_id=vpc_id,
                 availability_zone=az,
-                cidr_block=str(blocks[10 + i]),
+                cidr_block=blocks["private"][i],
                 tags={"Name": f"{args.prefix}-private-{az}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
                 opts=child,
             )
@@ -119,7 +172,7 @@ class Vpc(pulumi.ComponentResource):
                 f"{name}-isolated-{i}",
                 vpc_id=vpc_id,
                 availability_zone=az,
-                cidr_block=str(blocks[20 + i]),
+                cidr_block=blocks["isolated"][i],
                 tags={"Name": f"{args.prefix}-isolated-{az}"},
                 opts=child,
             )

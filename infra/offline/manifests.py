@@ -11,10 +11,11 @@ from typing import Any
 
 import yaml
 
-from infra.offline import Graph
+from infra.offline.mocks import Graph
 
 NOT_MANIFESTS = ("kubernetes:helm.sh/v3:Release",)
-BUILT_IN_GROUPS = ("", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io")
+BUILT_IN_GROUPS = ("", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+                   "storage.k8s.io")
 
 
 def manifests(graph: Graph) -> list[dict[str, Any]]:

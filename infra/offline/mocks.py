@@ -28,16 +28,17 @@ from pulumi.runtime.proto import resource_pb2
 
 from infra.settings import PROJECT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_ID = "123456789012"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # noqa: S105 - the wire key of a secret
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - the wire marker of a secret
 STACKS = ("dev", "staging", "prod")
+EKS_CLUSTER_SECURITY_GROUP = "sg-0eksclustermock"  # the cluster security group EKS creates (an output)
 
 # Values that stand in for secrets during an offline run. None of them may appear in clear in any input.
 MOCK_ECR_PASSWORD = "MOCK-SECRET-ecr-password"  # noqa: S105
 MOCK_RANDOM_PREFIX = "MOCK-SECRET-random-"
-# What `pulumi config set --secret` would hold on a real staging/prod stack (README.md, "Deploy").
+# What `pulumi config set --secret` would hold on a real staging/prod stack (docs/deploy.md).
 DOCUMENTED_SECRETS: dict[str, dict[str, str]] = {
     "dev": {},
     "staging": {"redisAuthToken": "MOCK-SECRET-staging-redis-token-0123456789abcdef"},
@@ -65,6 +66,7 @@ class Resource:
     retain_on_delete: bool
     dependencies: tuple[str, ...]
     property_dependencies: Mapping[str, tuple[str, ...]]
+    replace_on_changes: tuple[str, ...] = ()
 
     @property
     def props(self) -> Any:
@@ -112,6 +114,20 @@ def unwrap_secrets(value: Any) -> Any:
         return {k: unwrap_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unwrap_secrets(v) for v in value]
+    return value
+
+
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - what a report shows instead of a secret
+
+
+def redact_secrets(value: Any) -> Any:
+    """Inputs with every secret replaced by ``[secret]`` (what a report may print)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_MARK:
+            return SECRET_PLACEHOLDER
+        return {k: redact_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
     return value
 
 
@@ -169,6 +185,13 @@ def _scalar(value: Any) -> str:
 # --------------------------------------------------------------------------- mocks
 
 
+def mock_arn(type_: str, resource_id: str, region: str) -> str:
+    """The ARN the fake cloud gives a resource of ``type_`` (what its dependents receive)."""
+    service = type_.split(":")[1].split("/", maxsplit=1)[0]
+    return f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{type_.rsplit(':', 1)[1].lower()}/{resource_id}"
+
+
+
 class FakeCloud(pulumi.runtime.Mocks):
     """Plausible outputs for every resource type the program declares, and the invokes it makes."""
 
@@ -181,9 +204,8 @@ class FakeCloud(pulumi.runtime.Mocks):
         rid = f"{name}-{hashlib.sha1(f'{typ}/{name}'.encode()).hexdigest()[:8]}"  # noqa: S324 - not security
         state: dict[str, Any] = {**inputs}
         if typ.startswith("aws:"):
-            service = typ.split(":")[1].split("/")[0]
             state.setdefault("name", inputs.get("name") or rid)
-            state["arn"] = f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{typ.rsplit(':', 1)[1].lower()}/{rid}"
+            state["arn"] = mock_arn(typ, rid, self.region)
         if typ == "aws:kms/key:Key":
             state["keyId"] = rid
         elif typ == "aws:s3/bucket:Bucket":
@@ -234,7 +256,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             "oidcProviderArn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
             "oidcProviderUrl": f"https://{issuer}",
             "oidcIssuer": issuer,
-            "clusterSecurityGroupId": "sg-0eksclustermock",
+            "clusterSecurityGroupId": EKS_CLUSTER_SECURITY_GROUP,
             "nodeSecurityGroupId": "sg-0eksnodesmock",
         }
 
@@ -245,6 +267,11 @@ class FakeCloud(pulumi.runtime.Mocks):
             },
             "aws:index/getAvailabilityZones:getAvailabilityZones": {
                 "names": [f"{self.region}{z}" for z in "abc"], "zoneIds": ["az1", "az2", "az3"], "id": self.region,
+            },
+            "aws:eks/getAddonVersion:getAddonVersion": {
+                "addonName": args.args.get("addonName"), "kubernetesVersion": args.args.get("kubernetesVersion"),
+                "version": f"v0.0.0-mock-{args.args.get('addonName')}-for-{args.args.get('kubernetesVersion')}",
+                "id": str(args.args.get("addonName")),
             },
             "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
                 "userName": "AWS", "password": MOCK_ECR_PASSWORD, "proxyEndpoint": "https://mock.ecr",
@@ -292,6 +319,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             dependencies=tuple(request.dependencies),
             property_dependencies={k: tuple(v.urns) for k, v in request.propertyDependencies.items()},
+            replace_on_changes=tuple(request.replaceOnChanges),
         )
         with self._lock:
             self.recorded.append(recorded)

@@ -8,9 +8,37 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.settings import StorageSettings
+from infra.stack_config import Section
 
 NFS_PORT = 2049
+# S3 refuses a lifecycle rule whose Glacier transition comes less than 30 days after its Standard-IA one
+# (objects must stay 30 days in Standard-IA), and Standard-IA itself only from day 30.
+MIN_DAYS_IN_IA = 30
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    archive_ia_after_days: int
+    archive_glacier_after_days: int
+    archive_expire_after_days: int
+
+    @classmethod
+    def read(cls, section: Section) -> StorageSettings:
+        settings = cls(
+            archive_ia_after_days=section.integer("archiveInfrequentAccessAfterDays", 30, 3650),
+            archive_glacier_after_days=section.integer("archiveGlacierAfterDays", 31, 3650),
+            archive_expire_after_days=section.integer("archiveExpireAfterDays", 32, 36500),
+        )
+        section.done()
+        ia, glacier, expire = (settings.archive_ia_after_days, settings.archive_glacier_after_days,
+                               settings.archive_expire_after_days)
+        if glacier < ia + MIN_DAYS_IN_IA:
+            section.fail(f"must be at least archiveInfrequentAccessAfterDays + {MIN_DAYS_IN_IA} = "
+                         f"{ia + MIN_DAYS_IN_IA} (S3 keeps objects 30 days in Standard-IA before Glacier), "
+                         f"got {glacier}", "archiveGlacierAfterDays")
+        if expire <= glacier:
+            section.fail(f"must be after archiveGlacierAfterDays ({glacier}), got {expire}", "archiveExpireAfterDays")
+        return settings
 
 
 @dataclass(frozen=True)
@@ -25,7 +53,7 @@ class StorageArgs:
 
 
 class Storage(pulumi.ComponentResource):
-    """The event-store archive/export bucket and an EFS file system with one access point for the service."""
+    """The event-store archive/export bucket and an EFS file system (the ``efs`` StorageClass provisions on it)."""
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sensorhub:storage:Storage", name, None, opts)
@@ -36,7 +64,6 @@ class Storage(pulumi.ComponentResource):
                 "archiveBucket": self.bucket.bucket,
                 "archiveBucketArn": self.bucket.arn,
                 "fileSystemId": self.file_system.id,
-                "accessPointId": self.access_point.id,
             }
         )
 
@@ -165,18 +192,6 @@ class Storage(pulumi.ComponentResource):
                 security_groups=[sg.id],
                 opts=child,
             )
-        self.access_point = aws.efs.AccessPoint(
-            f"{name}-files-sensorhub",
-            file_system_id=self.file_system.id,
-            posix_user=aws.efs.AccessPointPosixUserArgs(uid=10001, gid=10001),
-            root_directory=aws.efs.AccessPointRootDirectoryArgs(
-                path="/sensorhub",
-                creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(
-                    owner_uid=10001, owner_gid=10001, permissions="750"
-                ),
-            ),
-            opts=child,
-        )
 
 
 def _deny_insecure_transport(bucket_arn: str) -> str:

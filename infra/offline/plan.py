@@ -13,10 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from infra.offline import STACKS, Graph, Resource, run_stack
+import fnmatch
+
+import yaml
+
+from infra.offline.mocks import SECRET_PLACEHOLDER, STACKS, Graph, Resource, redact_secrets, run_stack, secret_sentinels
 from infra.settings import SettingsError
+
+REPLACEMENTS_FILE = Path(__file__).resolve().parents[1] / "data" / "replacement-properties.yaml"
 
 BANNER = (
     "NOTE: this is the graph the program declares for {what}, rendered offline under Pulumi mocks\n"
@@ -77,8 +83,16 @@ def _flags(r: Resource) -> str:
     return ",".join(flags)
 
 
-def _key_settings(r: Resource) -> str:
-    props = r.props
+def _shown(r: Resource, sentinels: list[str]) -> Any:
+    """What a report may print of a resource's inputs: secrets redacted, stand-ins masked wherever they hide."""
+    text = json.dumps(redact_secrets(r.inputs), sort_keys=True, default=str)
+    for sentinel in sentinels:
+        text = text.replace(sentinel, SECRET_PLACEHOLDER)
+    return json.loads(text)
+
+
+def _key_settings(r: Resource, sentinels: list[str]) -> str:
+    props = _shown(r, sentinels)
     parts = []
     if r.type not in KEY_SETTINGS and isinstance(props, Mapping):  # a glance at the scalar settings
         scalars = [(k, v) for k, v in sorted(props.items()) if isinstance(v, str | int | float | bool)]
@@ -91,7 +105,8 @@ def _key_settings(r: Resource) -> str:
 
 
 def render_plan(graph: Graph) -> str:
-    rows = [(r.type, r.name, _flags(r), _key_settings(r)) for r in graph]
+    sentinels = secret_sentinels(graph)
+    rows = [(r.type, r.name, _flags(r), _key_settings(r, sentinels)) for r in graph]
     widths = [min(60, max(len(row[i]) for row in [("TYPE", "NAME", "FLAGS", ""), *rows])) for i in range(3)]
     lines = [BANNER.format(what=f"stack '{graph.stack}'"), ""]
     header = ("TYPE", "NAME", "FLAGS", "KEY SETTINGS")
@@ -116,37 +131,101 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def _comparable(r: Resource, stack: str) -> dict[str, Any]:
-    """Inputs with the stack name neutralised, so `sensorhub-dev-x` and `sensorhub-prod-x` compare equal."""
-    text = json.dumps(r.props, sort_keys=True, default=str).replace(f"-{stack}", "-<stack>")
-    props = _flatten(json.loads(text))
-    props["(protect)"] = r.protect
-    props["(retain_on_delete)"] = r.retain_on_delete
-    return props
+def _neutral(value: Any, stack: str) -> dict[str, Any]:
+    """Flattened, with the stack name neutralised, so `sensorhub-dev-x` and `sensorhub-prod-x` compare equal."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    text = text.replace(f"urn:pulumi:{stack}::", "urn:pulumi:<stack>::").replace(f"-{stack}", "-<stack>")
+    return _flatten(json.loads(text))
+
+
+def _comparable(r: Resource, stack: str, sentinels: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what to compare, what to print): secrets take part in the comparison but are never printed."""
+    compared, shown = _neutral(r.props, stack), _neutral(_shown(r, sentinels), stack)
+    for flags in (compared, shown):
+        flags["(protect)"] = r.protect
+        flags["(retain_on_delete)"] = r.retain_on_delete
+    return compared, shown
+
+
+def replacement_paths(type_: str) -> list[str]:
+    table: dict[str, list[str]] = yaml.safe_load(REPLACEMENTS_FILE.read_text())
+    paths = list(table.get(type_) or [])
+    if type_.startswith("kubernetes:"):
+        paths += table["*kubernetes*"]
+    return paths
+
+
+def forces_replacement(r: Resource, path: str) -> bool:
+    """Whether a change at flattened ``path`` replaces ``r`` (provider schema table, or replaceOnChanges)."""
+    if path.startswith("("):
+        return False
+    plain = path.replace("[", ".").replace("]", "")
+    patterns = [*replacement_paths(r.type), *r.replace_on_changes]
+    return any(fnmatch.fnmatchcase(plain, p) or plain == p.removesuffix(".*") or p == "*" for p in patterns)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def differing(old: Any, new: Any, width: int = 60) -> tuple[str, str]:
+    """Both values shortened to ``width`` around where they differ, so the difference is always visible."""
+    a, b = _text(old), _text(new)
+    if len(a) <= width and len(b) <= width:
+        return a, b
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    context = 12
+
+    def window(text: str) -> str:
+        lo = max(0, start - context)
+        hi = min(len(text), max(len(text) - end + context, lo + width))
+        middle = text[lo:hi]
+        if len(middle) > width:  # a long differing part: its head, the ellipsis, its tail
+            middle = middle[: width // 2] + "…" + middle[-(width // 2) :]
+        return ("…" if lo > 0 else "") + middle + ("…" if hi < len(text) else "")
+
+    return window(a), window(b)
 
 
 def render_diff(old: Graph, new: Graph) -> str:
     lines = [BANNER.format(what=f"stacks '{old.stack}' and '{new.stack}'"), "",
-             f"Differences from {old.stack} to {new.stack}:"]
+             f"Differences from {old.stack} to {new.stack} ("
+             "'!' marks a difference the provider applies by replacing the resource):"]
     a = {(r.type, r.name): r for r in old}
     b = {(r.type, r.name): r for r in new}
     for key in sorted(set(a) - set(b)):
         lines.append(f"- only in {old.stack}: {key[0]} {key[1]}")
     for key in sorted(set(b) - set(a)):
         lines.append(f"+ only in {new.stack}: {key[0]} {key[1]}")
-    changed = 0
+    changed = replaced = 0
+    old_sentinels, new_sentinels = secret_sentinels(old), secret_sentinels(new)
     for key in sorted(set(a) & set(b)):
-        pa, pb = _comparable(a[key], old.stack), _comparable(b[key], new.stack)
+        (pa, shown_a), (pb, shown_b) = (_comparable(a[key], old.stack, old_sentinels),
+                                        _comparable(b[key], new.stack, new_sentinels))
         diffs = [k for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
         if not diffs:
             continue
         changed += 1
-        lines.append(f"~ {key[0]} {key[1]}")
+        forcing = [k for k in diffs if forces_replacement(b[key], k)]
+        replaced += bool(forcing)
+        lines.append(f"{'+-' if forcing else '~ '} {key[0]} {key[1]}{' (replace)' if forcing else ''}")
         for k in diffs:
-            lines.append(f"    {k}: {_short(pa.get(k), 50)} -> {_short(pb.get(k), 50)}")
+            before, after = differing(shown_a.get(k, shown_a.get(k.split(".")[0])),
+                                      shown_b.get(k, shown_b.get(k.split(".")[0])))
+            if before == after:  # only a secret (or a stand-in) differs: say so, print neither
+                after = f"{after} (secret value differs)"
+            lines.append(f"  {'!' if k in forcing else ' '} {k}: {before} -> {after}"
+                         f"{'  (forces replacement)' if k in forcing else ''}")
     lines += ["", f"{len(old.resources)} resources in {old.stack}, {len(new.resources)} in {new.stack}; "
                   f"{len(set(a) - set(b))} only in {old.stack}, {len(set(b) - set(a))} only in {new.stack}, "
-                  f"{changed} declared differently."]
+                  f"{changed} declared differently, {replaced} of them by replacement."]
     return "\n".join(lines)
 
 

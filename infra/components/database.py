@@ -3,18 +3,104 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
-from infra.iam import service_trust
-from infra.settings import DatabaseSettings
+from infra.components.iam import service_trust
+from infra.stack_config import PROJECT, Section
 
-ENGINE_VERSION = "17.5"
-PARAMETER_FAMILY = "postgres17"
+# Major version only: with auto minor upgrades on, RDS moves the minor (17.5 -> 17.6) and a pinned minor would
+# make the next preview propose a downgrade, which RDS refuses. The provider accepts a major-version prefix.
+ENGINE_MAJOR = "17"
+ENGINE_VERSION = ENGINE_MAJOR
+PARAMETER_FAMILY = f"postgres{ENGINE_MAJOR}"
 DATABASE_NAME = "sensorhub"
 MASTER_USERNAME = "sensorhub_admin"
+# The service's own login role, created by the bootstrap Job (infra/components/service.py); never the master user.
+APP_USERNAME = "sensorhub_app"
 PORT = 5432
+TimeseriesBackend = Literal["rds", "timescale"]
+
+
+@dataclass(frozen=True)
+class TimescaleSettings:
+    peer_vpc_id: str
+    peer_cidr: str
+    peer_owner_id: str
+    peer_region: str
+
+    @classmethod
+    def read(cls, section: Section) -> TimescaleSettings:
+        settings = cls(
+            peer_vpc_id=section.string("peerVpcId"),
+            peer_cidr=section.cidr("peerCidr"),
+            peer_owner_id=section.string("peerOwnerId"),
+            peer_region=section.string("peerRegion"),
+        )
+        section.done()
+        return settings
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    instance_class: str
+    allocated_storage_gb: int
+    max_allocated_storage_gb: int
+    multi_az: bool
+    backup_retention_days: int
+    monitoring_interval_seconds: int
+    performance_insights_retention_days: int
+    timeseries_backend: TimeseriesBackend
+    timescale: TimescaleSettings | None
+
+    @classmethod
+    def read(cls, section: Section) -> DatabaseSettings:
+        backend = cast(TimeseriesBackend, section.choice("timeseriesBackend", ["rds", "timescale"]))
+        timescale_section = section.optional_section("timescale")
+        settings = cls(
+            instance_class=section.string("instanceClass"),
+            allocated_storage_gb=section.integer("allocatedStorageGb", 20, 65536),
+            max_allocated_storage_gb=section.integer("maxAllocatedStorageGb", 20, 65536),
+            multi_az=section.boolean("multiAz"),
+            backup_retention_days=section.integer("backupRetentionDays", 1, 35),
+            monitoring_interval_seconds=section.integer("monitoringIntervalSeconds", 0, 60),
+            performance_insights_retention_days=section.integer("performanceInsightsRetentionDays", 7, 731),
+            timeseries_backend=backend,
+            timescale=TimescaleSettings.read(timescale_section) if timescale_section is not None else None,
+        )
+        section.done()
+        if settings.monitoring_interval_seconds not in (0, 1, 5, 10, 15, 30, 60):
+            section.fail(f"must be one of 0, 1, 5, 10, 15, 30, 60, got {settings.monitoring_interval_seconds}",
+                         "monitoringIntervalSeconds")
+        if settings.max_allocated_storage_gb < settings.allocated_storage_gb:
+            section.fail("must be at least allocatedStorageGb", "maxAllocatedStorageGb")
+        if backend == "timescale" and settings.timescale is None:
+            section.fail("is required when timeseriesBackend is 'timescale' (peerVpcId, peerCidr, peerOwnerId, "
+                         "peerRegion of the TimescaleDB service)", "timescale")
+        return settings
+
+    def prod_problems(self) -> list[str]:
+        problems = []
+        if not self.multi_az:
+            problems.append(f"{PROJECT}:database.multiAz must be true in prod")
+        if not 14 <= self.backup_retention_days <= 35:
+            problems.append(
+                f"{PROJECT}:database.backupRetentionDays must be 14..35 in prod, got {self.backup_retention_days}"
+            )
+        if self.monitoring_interval_seconds == 0:
+            problems.append(f"{PROJECT}:database.monitoringIntervalSeconds must be > 0 in prod (enhanced monitoring)")
+        return problems
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """The service's login role: its name and a password Pulumi generates (rotate: `pulumi up --replace` it)."""
+
+    username: str
+    password: pulumi.Output[str]
 
 
 @dataclass(frozen=True)
@@ -35,11 +121,16 @@ class DatabaseArgs:
 
 
 class Database(pulumi.ComponentResource):
-    """Exposes ``endpoint`` and ``dsn_secret_arn`` (a Secrets Manager secret the workloads may read)."""
+    """Exposes ``endpoint``, ``credentials_secret_arn`` and, on RDS, the service's ``app_credentials``.
+
+    On RDS ``credentials_secret_arn`` is the RDS-managed master secret: it rotates every 7 days and only the
+    bootstrap Job reads it. With the timescale backend it is the DSN secret the service reads.
+    """
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sensorhub:database:Database", name, None, opts)
         self.instance: aws.rds.Instance | None = None
+        self.app_credentials: AppCredentials | None = None
         if args.settings.timeseries_backend == "rds":
             self._rds(name, args)
         else:
@@ -154,7 +245,10 @@ class Database(pulumi.ComponentResource):
         self.engine = "postgres"
         self.identifier = identifier
         self.endpoint = self.instance.address
-        # The RDS-managed secret holds {"username", "password"}; it rotates, so workloads read it at run time.
+        password = random.RandomPassword(f"{name}-app-password", length=40, special=False,
+                                         opts=pulumi.ResourceOptions(parent=self))
+        self.app_credentials = AppCredentials(APP_USERNAME, pulumi.Output.secret(password.result))
+        # The RDS-managed master secret holds {"username", "password"} and rotates every 7 days.
         self.credentials_secret_arn: pulumi.Output[str] = self.instance.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )

@@ -19,11 +19,17 @@ def service_trust(service: str) -> str:
 
 def irsa_trust(oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.Input[str],
                namespace: str, service_account: str) -> pulumi.Output[str]:
-    """Trust policy letting exactly one Kubernetes service account assume the role (IRSA)."""
+    """Trust policy letting one Kubernetes service account (or a ``name-*`` family of them) assume the role."""
 
     def render(args: list[str]) -> str:
         arn, url = args
         issuer = url.removeprefix("https://")
+        subject = f"system:serviceaccount:{namespace}:{service_account}"
+        condition: dict[str, dict[str, str]] = {"StringEquals": {f"{issuer}:aud": "sts.amazonaws.com"}}
+        if "*" in service_account:
+            condition["StringLike"] = {f"{issuer}:sub": subject}
+        else:
+            condition["StringEquals"][f"{issuer}:sub"] = subject
         return json.dumps(
             {
                 "Version": "2012-10-17",
@@ -32,12 +38,7 @@ def irsa_trust(oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.I
                         "Effect": "Allow",
                         "Principal": {"Federated": arn},
                         "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                f"{issuer}:aud": "sts.amazonaws.com",
-                            }
-                        },
+                        "Condition": condition,
                     }
                 ],
             }
@@ -47,8 +48,9 @@ def irsa_trust(oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.I
 
 
 def irsa_role(name: str, *, oidc_provider_arn: pulumi.Input[str], oidc_provider_url: pulumi.Input[str],
-              namespace: str, service_account: str, managed_policy_arns: list[str],
-              opts: pulumi.ResourceOptions) -> aws.iam.Role:
+              namespace: str, service_account: str, opts: pulumi.ResourceOptions,
+              managed_policy_arns: tuple[str, ...] = (), policy: pulumi.Input[str] | None = None) -> aws.iam.Role:
+    """A role for one service account, with AWS-managed policies and/or one inline policy."""
     role = aws.iam.Role(
         name,
         assume_role_policy=irsa_trust(oidc_provider_arn, oidc_provider_url, namespace, service_account),
@@ -56,4 +58,6 @@ def irsa_role(name: str, *, oidc_provider_arn: pulumi.Input[str], oidc_provider_
     )
     for i, policy_arn in enumerate(managed_policy_arns):
         aws.iam.RolePolicyAttachment(f"{name}-{i}", role=role.name, policy_arn=policy_arn, opts=opts)
+    if policy is not None:
+        aws.iam.RolePolicy(name, role=role.id, policy=policy, opts=opts)
     return role

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +12,68 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.iam import irsa_trust
-from infra.service import NAMESPACE, labels
-from infra.settings import ObservabilitySettings
+from infra.components.charts import KUBE_PROMETHEUS_STACK
+from infra.components.iam import irsa_role
+from infra.stack_config import PROJECT, Section
 
-PROMETHEUS_CHART = ("kube-prometheus-stack", "77.5.0", "https://prometheus-community.github.io/helm-charts")
+# Alerts that fire by design: Watchdog always (a dead man's switch for an external heartbeat monitor),
+# InfoInhibitor to silence info alerts. Routed to a receiver that drops them, never to the on-call email.
+ALWAYS_FIRING = ("Watchdog", "InfoInhibitor")
 MONITORING_NAMESPACE = "monitoring"
 ALERTMANAGER_SERVICE_ACCOUNT = "kube-prometheus-stack-alertmanager"
 DASHBOARDS = Path(__file__).parent / "dashboards"
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    rds_cpu_percent: int
+    rds_free_storage_gb: int
+    rds_free_memory_mb: int
+    rds_connections: int
+    redis_cpu_percent: int
+    redis_memory_percent: int
+    redis_evictions: int
+    api_5xx_per_minute: int
+    projection_lag_seconds: int
+
+    @classmethod
+    def read(cls, section: Section) -> AlarmThresholds:
+        thresholds = cls(
+            rds_cpu_percent=section.integer("rdsCpuPercent", 1, 100),
+            rds_free_storage_gb=section.integer("rdsFreeStorageGb", 1, 10000),
+            rds_free_memory_mb=section.integer("rdsFreeMemoryMb", 1, 100000),
+            rds_connections=section.integer("rdsConnections", 1, 100000),
+            redis_cpu_percent=section.integer("redisCpuPercent", 1, 100),
+            redis_memory_percent=section.integer("redisMemoryPercent", 1, 100),
+            redis_evictions=section.integer("redisEvictions", 0, 1000000),
+            api_5xx_per_minute=section.integer("api5xxPerMinute", 1, 100000),
+            projection_lag_seconds=section.integer("projectionLagSeconds", 1, 86400),
+        )
+        section.done()
+        return thresholds
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    log_retention_days: int
+    route_alarms: bool
+    alarm_email: str | None
+    thresholds: AlarmThresholds
+
+    @classmethod
+    def read(cls, section: Section) -> ObservabilitySettings:
+        thresholds = AlarmThresholds.read(section.section("alarmThresholds"))
+        settings = cls(
+            log_retention_days=section.integer("logRetentionDays", 1, 3653),
+            route_alarms=section.boolean("routeAlarms"),
+            alarm_email=section.string("alarmEmail", optional=True) or None,
+            thresholds=thresholds,
+        )
+        section.done()
+        return settings
+
+    def prod_problems(self) -> list[str]:
+        return [] if self.route_alarms else [f"{PROJECT}:observability.routeAlarms must be true in prod"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +88,10 @@ class ObservabilityArgs:
     cache_node_count: int
     oidc_provider_arn: pulumi.Input[str]
     oidc_provider_url: pulumi.Input[str]
+    # The service's namespace and how to select its components' pods (from the Service component).
+    workload_namespace: str
+    workload_labels: Callable[[str], dict[str, str]]
+    storage_class: str
     depends_on: list[pulumi.Resource]
 
 
@@ -45,13 +104,6 @@ class Observability(pulumi.ComponentResource):
         s = args.settings
         self.args = args
 
-        aws.cloudwatch.LogGroup(
-            f"{name}-app",
-            name=f"/{args.prefix}/application",
-            retention_in_days=s.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            opts=child,
-        )
         self.topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.prefix}-alarms",
                                    kms_master_key_id=args.logs_key_arn, opts=child)
         if s.alarm_email:
@@ -132,14 +184,14 @@ class Observability(pulumi.ComponentResource):
                 opts=in_namespace,
             )
         alertmanager = self._alertmanager(name)
-        chart, version, repo = PROMETHEUS_CHART
+        chart = KUBE_PROMETHEUS_STACK
         self.release = k8s.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
-            name="kube-prometheus-stack",
-            chart=chart,
-            version=version,
+            name=chart.name,
+            chart=chart.name,
+            version=chart.version,
             namespace=MONITORING_NAMESPACE,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
             values={
                 "prometheus": {
                     "prometheusSpec": {
@@ -147,7 +199,7 @@ class Observability(pulumi.ComponentResource):
                         "serviceMonitorSelectorNilUsesHelmValues": False,
                         "ruleSelectorNilUsesHelmValues": False,
                         "storageSpec": {"volumeClaimTemplate": {"spec": {
-                            "storageClassName": "gp3", "accessModes": ["ReadWriteOnce"],
+                            "storageClassName": a.storage_class, "accessModes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": "50Gi"}}}}},
                     }
                 },
@@ -164,12 +216,13 @@ class Observability(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(depends_on=[grafana_admin])),
         )
         crd_ready = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.release]))
+        namespace_name, labels = a.workload_namespace, a.workload_labels
         for component, port in (("api", "http"), ("projector", "http")):
             k8s.apiextensions.CustomResource(
                 f"{name}-servicemonitor-{component}",
                 api_version="monitoring.coreos.com/v1",
                 kind="ServiceMonitor",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"sensorhub-{component}", namespace=NAMESPACE,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"sensorhub-{component}", namespace=namespace_name,
                                                     labels=labels(component)),
                 spec={
                     "selector": {"matchLabels": labels(component)},
@@ -181,7 +234,8 @@ class Observability(pulumi.ComponentResource):
             f"{name}-alert-rules",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="sensorhub-alerts", namespace=NAMESPACE, labels=labels("alerts")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="sensorhub-alerts", namespace=namespace_name,
+                                                labels=labels("alerts")),
             spec={
                 "groups": [
                     {
@@ -190,7 +244,7 @@ class Observability(pulumi.ComponentResource):
                             {
                                 "alert": "SensorhubApi5xx",
                                 "expr": (
-                                    f'sum(rate(sensorhub_http_requests_total{{namespace="{NAMESPACE}",status_code=~"5.."}}[5m]))'
+                                    f'sum(rate(sensorhub_http_requests_total{{namespace="{namespace_name}",status_code=~"5.."}}[5m]))'
                                     f" * 60 > {t.api_5xx_per_minute}"
                                 ),
                                 "for": "5m",
@@ -211,32 +265,21 @@ class Observability(pulumi.ComponentResource):
             opts=crd_ready,
         )
 
-
-
-
     def _alertmanager_role(self, name: str) -> pulumi.Output[str]:
         a = self.args
-        role = aws.iam.Role(
-            f"{name}-alertmanager",
-            assume_role_policy=irsa_trust(a.oidc_provider_arn, a.oidc_provider_url, MONITORING_NAMESPACE,
-                                          ALERTMANAGER_SERVICE_ACCOUNT),
-            opts=pulumi.ResourceOptions(parent=self),
+        policy = pulumi.Output.all(self.topic.arn, a.logs_key_arn).apply(
+            lambda v: json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sns:Publish", "Resource": v[0]},
+                    {"Effect": "Allow", "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": v[1]},
+                ],
+            })
         )
-        aws.iam.RolePolicy(
-            f"{name}-alertmanager",
-            role=role.id,
-            policy=pulumi.Output.all(self.topic.arn, a.logs_key_arn).apply(
-                lambda v: json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "sns:Publish", "Resource": v[0]},
-                        {"Effect": "Allow", "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": v[1]},
-                    ],
-                })
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return role.arn
+        return irsa_role(f"{name}-alertmanager", oidc_provider_arn=a.oidc_provider_arn,
+                         oidc_provider_url=a.oidc_provider_url, namespace=MONITORING_NAMESPACE,
+                         service_account=ALERTMANAGER_SERVICE_ACCOUNT, policy=policy,
+                         opts=pulumi.ResourceOptions(parent=self)).arn
 
     def _alertmanager(self, name: str) -> dict[str, object]:
         """Prometheus alerts go to the same SNS topic as the CloudWatch alarms when routing is on."""
@@ -247,9 +290,17 @@ class Observability(pulumi.ComponentResource):
             "serviceAccount": {"name": ALERTMANAGER_SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": self._alertmanager_role(name)}},
             "config": {
-                "route": {"receiver": "sns", "group_by": ["alertname"]},
-                "receivers": [{"name": "sns", "sns_configs": [{"topic_arn": self.topic.arn,
-                                                               "sigv4": {"region": self.args.region}}]}],
+                "route": {
+                    "receiver": "sns",
+                    "group_by": ["alertname"],
+                    "routes": [{"receiver": "null", "matchers": [f'alertname = "{alert}"']}
+                               for alert in ALWAYS_FIRING],
+                },
+                "receivers": [
+                    {"name": "null"},
+                    {"name": "sns", "sns_configs": [{"topic_arn": self.topic.arn,
+                                                     "sigv4": {"region": self.args.region}}]},
+                ],
             },
         }
 
