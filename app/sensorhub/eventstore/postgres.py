@@ -51,7 +51,7 @@ _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
 )
-# Events with tags, or an append with a condition (migration 0009, "Conditions across streams").
+# Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
     " $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::int[], $10::text[], $11::jsonb, $12::bigint)"
@@ -218,8 +218,8 @@ class PostgresEventStore:
 
     async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
         """The events matching any of ``items``, oldest first, and the position to use as an
-        ``AppendCondition``'s ``after``. Waits for writers of those tags that are still open
-        (see migration 0009), so nothing matching can appear at or below that position later."""
+        ``AppendCondition``'s ``after``. Waits for writers of those tags that are still open (see
+        migrations/functions/eventstore_lock_tags.sql): nothing matching can appear at or below it later."""
         rows = await self._db.fetch(_READ_MATCHING, _condition_items(AppendCondition(tuple(items), 0)))
         events = [record_from_row(r) for r in rows]
         return MatchingEvents(events, events[-1].position if events else 0)

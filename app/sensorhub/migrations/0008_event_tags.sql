@@ -1,7 +1,8 @@
 -- Tags: what an event is about, beyond its own stream (a device's name at its site, ...). An append
 -- may carry a condition "no event of these types with these tags after position P" (dynamic
--- consistency boundaries; see docs/eventstore.md). The functions that write and check tags are in
--- 0009_eventstore_functions.sql.
+-- consistency boundaries; see docs/eventstore.md). The functions that write and check tags are
+-- functions/eventstore_lock_tags.sql (why it is safe), eventstore_append*_tagged.sql,
+-- eventstore_matching.sql, eventstore_prepare_append.sql and eventstore_read_matching.sql.
 --
 -- One row per (event, tag); the event's type is repeated so that the condition is a single range
 -- scan of the primary key: tag = $1 AND type = ANY ($2) AND position > $3. Measured against a

@@ -1,5 +1,5 @@
 """Conditional appends under real concurrency (PostgreSQL, READ COMMITTED): the tag locks of
-migration 0009 let exactly one of many racing writers pass, and make the read's position exact."""
+functions/eventstore_lock_tags.sql let exactly one of many racing writers pass, and make the read's position exact."""
 
 from __future__ import annotations
 
