@@ -135,11 +135,7 @@ class PostgresEventStore:
                     stream_id,
                     stream_type,
                     str(expected),
-                    [e.event_id for e in events],
-                    [e.type for e in events],
-                    [e.schema_version for e in events],
-                    [e.data for e in events],
-                    [e.metadata for e in events],
+                    *_event_arrays(events),
                     tag_events,
                     tags,
                     _condition_items(condition),
@@ -150,17 +146,7 @@ class PostgresEventStore:
                 args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
                 rows = await self._db.fetch(_APPEND_ONE, stream_id, stream_type, str(expected), *args)
             else:
-                rows = await self._db.fetch(
-                    _APPEND,
-                    stream_id,
-                    stream_type,
-                    str(expected),
-                    [e.event_id for e in events],
-                    [e.type for e in events],
-                    [e.schema_version for e in events],
-                    [e.data for e in events],
-                    [e.metadata for e in events],
-                )
+                rows = await self._db.fetch(_APPEND, stream_id, stream_type, str(expected), *_event_arrays(events))
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
         positions = tuple(r[1] for r in rows)
@@ -329,6 +315,17 @@ def _appended_counter(stream_type: str) -> Any:
     """The labelled counter child, looked up once per stream type (``labels()`` costs a lock and
     a few microseconds on every append otherwise)."""
     return EVENTS_APPENDED.labels(stream_type=stream_type)
+
+
+def _event_arrays(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
+    """The events as the append functions' parallel arrays: ids, types, schema versions, data, metadata."""
+    return (
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.data for e in events],
+        [e.metadata for e in events],
+    )
 
 
 def _flat_tags(events: Sequence[NewEvent]) -> tuple[list[int], list[str]]:
