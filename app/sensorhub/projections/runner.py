@@ -28,7 +28,7 @@ import asyncpg
 
 from sensorhub.db import init_connection
 from sensorhub.eventstore.feed import read_feed
-from sensorhub.eventstore.horizon import HorizonWatch
+from sensorhub.eventstore.horizon import STALL_AFTER_S, HorizonWatch
 from sensorhub.eventstore.registry import EventTypeRegistry
 from sensorhub.observability import (
     OPEN_ALERTS,
@@ -54,6 +54,7 @@ class RunnerConfig:
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 30.0
     idle_session_timeout_s: float = 20.0  # the server ends a frozen leader's session (and lock)
+    horizon_stall_s: float = STALL_AFTER_S  # an open writer this old is logged (eventstore.horizon)
 
 
 class ProjectionRunner:
@@ -76,7 +77,7 @@ class ProjectionRunner:
         self._fanout = fanout
         self._config = config
         self._holder = holder
-        self._horizon = HorizonWatch(log.bind(projection=projection.name))
+        self._horizon = HorizonWatch(log.bind(projection=projection.name), stall_after_s=config.horizon_stall_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: stand by, lead when the lock is free, reconnect after failures."""
