@@ -110,43 +110,7 @@ class PostgresEventStore:
                 if condition is not None:
                     return (await self.append_many([StreamAppend(stream_id, stream_type, (), expected)], condition))[0]
                 return await self._append_nothing(stream_id, expected)
-            if len(events) == 1 and (events[0].tags or condition) and (condition is None or len(condition.items) == 1):
-                e = events[0]
-                item = condition.items[0] if condition is not None else None
-                rows = await self._db.fetch(
-                    _APPEND_ONE_TAGGED,
-                    stream_id,
-                    stream_type,
-                    str(expected),
-                    e.event_id,
-                    e.type,
-                    e.schema_version,
-                    e.data,
-                    e.metadata,
-                    list(e.tags),
-                    list(item.types) if item is not None else None,
-                    list(item.tags) if item is not None else None,
-                    condition.after if condition is not None else 0,
-                )
-            elif condition is not None or any(e.tags for e in events):
-                tag_events, tags = _flat_tags(events)
-                rows = await self._db.fetch(
-                    _APPEND_TAGGED,
-                    stream_id,
-                    stream_type,
-                    str(expected),
-                    *_event_arrays(events),
-                    tag_events,
-                    tags,
-                    _condition_items(condition),
-                    condition.after if condition is not None else 0,
-                )
-            elif len(events) == 1:
-                e = events[0]
-                args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
-                rows = await self._db.fetch(_APPEND_ONE, stream_id, stream_type, str(expected), *args)
-            else:
-                rows = await self._db.fetch(_APPEND, stream_id, stream_type, str(expected), *_event_arrays(events))
+            rows = await self._append_rows(stream_id, stream_type, events, str(expected), condition)
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
         positions = tuple(r[1] for r in rows)
@@ -289,6 +253,52 @@ class PostgresEventStore:
             snapshot.position,
             snapshot.state,
         )
+
+    async def _append_rows(
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: str,
+        condition: AppendCondition | None,
+    ) -> list[asyncpg.Record]:
+        """The append function for these events: plain or tagged, one event as scalars or many as arrays."""
+        if len(events) == 1 and (events[0].tags or condition) and (condition is None or len(condition.items) == 1):
+            e = events[0]
+            item = condition.items[0] if condition is not None else None
+            return await self._db.fetch(
+                _APPEND_ONE_TAGGED,
+                stream_id,
+                stream_type,
+                expected,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                e.data,
+                e.metadata,
+                list(e.tags),
+                list(item.types) if item is not None else None,
+                list(item.tags) if item is not None else None,
+                condition.after if condition is not None else 0,
+            )
+        if condition is not None or any(e.tags for e in events):
+            tag_events, tags = _flat_tags(events)
+            return await self._db.fetch(
+                _APPEND_TAGGED,
+                stream_id,
+                stream_type,
+                expected,
+                *_event_arrays(events),
+                tag_events,
+                tags,
+                _condition_items(condition),
+                condition.after if condition is not None else 0,
+            )
+        if len(events) == 1:
+            e = events[0]
+            args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
+            return await self._db.fetch(_APPEND_ONE, stream_id, stream_type, expected, *args)
+        return await self._db.fetch(_APPEND, stream_id, stream_type, expected, *_event_arrays(events))
 
     async def _append_nothing(self, stream_id: str, expected: Expected) -> AppendResult:
         row = await self._db.fetchrow(_STREAM_HEAD, stream_id)
