@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sensorhub.eventstore.feed import Connection
+from sensorhub.db import Conn
 from sensorhub.observability import FEED_HORIZON_AGE_SECONDS
 
 STALL_AFTER_S = 30.0  # a horizon older than this is logged as a stall and shown as not ok
@@ -59,7 +59,7 @@ class FeedHorizon:
         )
 
 
-async def feed_horizon(conn: Connection) -> FeedHorizon:
+async def feed_horizon(conn: Conn) -> FeedHorizon:
     row = await conn.fetchrow(_OLDEST_WRITER)
     if row is None:
         return FeedHorizon()
@@ -87,7 +87,7 @@ class HorizonWatch:
         self._reported: tuple[int | None, str] | None = None  # (pid, xid) of the stall last logged
         self._next_report = 0.0
 
-    async def observe(self, conn: Connection) -> FeedHorizon:
+    async def observe(self, conn: Conn) -> FeedHorizon:
         horizon = await feed_horizon(conn)
         FEED_HORIZON_AGE_SECONDS.set(horizon.age_s)
         if horizon.age_s >= self._stall_after_s:

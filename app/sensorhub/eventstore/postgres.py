@@ -30,9 +30,9 @@ from sensorhub.application.stored_events import (
     StreamEvent,
     expectation_met,
 )
+from sensorhub.db import Conn
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
-    Connection,
     cursor_for_position,
     read_feed,
     record_from_row,
@@ -90,7 +90,7 @@ class PostgresEventStore:
     a transaction) wakes the projectors after its commit. Appends inside a caller's transaction
     cannot know when it commits: that caller calls ``notifier.committed()`` itself."""
 
-    def __init__(self, db: Connection | asyncpg.Pool, *, notifier: AppendNotifier | None = None) -> None:
+    def __init__(self, db: Conn | asyncpg.Pool, *, notifier: AppendNotifier | None = None) -> None:
         self._db = db
         self._notifier = notifier
 
@@ -312,7 +312,7 @@ class PostgresEventStore:
         return isinstance(self._db, asyncpg.Pool) or not self._db.is_in_transaction()
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
+    async def _connection(self) -> AsyncIterator[Conn]:
         if isinstance(self._db, asyncpg.Pool):
             async with self._db.acquire() as conn:
                 yield conn

@@ -6,15 +6,10 @@ import asyncio
 from typing import Any
 
 from litestar import Response, get
-from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusController
 
-from sensorhub import migrations
-from sensorhub.bootstrap import CheckResult, Services, redis_ping
-from sensorhub.eventstore.horizon import feed_horizon
-from sensorhub.observability import DATABASE_UP, FEED_HORIZON_AGE_SECONDS, REDIS_UP
-
-CHECK_TIMEOUT_S = 2.0
+from sensorhub.http import dependencies as deps
+from sensorhub.runtime import Services
 
 
 @get("/health/live", opt={"public": True}, operation_id="healthLive", tags=["operations"])
@@ -23,61 +18,22 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def database_check(services: Services) -> CheckResult:
-    try:
-        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
-            version = await conn.fetchval(
-                "SELECT coalesce(max(version), 0) FROM schema_migrations", timeout=CHECK_TIMEOUT_S
-            )
-    except Exception as exc:
-        DATABASE_UP.set(0)
-        return CheckResult(False, f"database unreachable: {type(exc).__name__}")
-    DATABASE_UP.set(1)
-    head = migrations.head()
-    if version != head:
-        return CheckResult(False, f"migrations at {version}, head is {head}: run `sensorhub migrate`")
-    return CheckResult(True, f"reachable, migrations at head ({head})")
-
-
-async def redis_check(services: Services) -> CheckResult:
-    if services.redis is None:
-        return CheckResult(True, "not configured: in-process fallbacks", critical=False)
-    try:
-        await asyncio.wait_for(redis_ping(services.redis), CHECK_TIMEOUT_S)
-    except Exception as exc:
-        REDIS_UP.set(0)
-        return CheckResult(False, f"unreachable ({type(exc).__name__}): degraded, serving without cache", False)
-    REDIS_UP.set(1)
-    return CheckResult(True, "reachable", critical=False)
-
-
-async def feed_horizon_check(services: Services) -> CheckResult:
-    """Not critical: a held-back feed delays reads; it does not make this replica unfit to serve."""
-    try:
-        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
-            horizon = await feed_horizon(conn)
-    except Exception as exc:
-        return CheckResult(False, f"feed horizon unknown: {type(exc).__name__}", critical=False)
-    FEED_HORIZON_AGE_SECONDS.set(horizon.age_s)
-    return CheckResult(not horizon.stalled, horizon.describe(), critical=False)
-
-
 async def run_checks(services: Services) -> tuple[bool, dict[str, dict[str, Any]]]:
-    checks = {
-        "database": database_check,
-        "redis": redis_check,
-        "feed_horizon": feed_horizon_check,
-        **services.readiness,
-    }
-    names = list(checks)
-    results = await asyncio.gather(*(checks[n](services) for n in names))
+    names = list(services.readiness)
+    results = await asyncio.gather(*(services.readiness[n](services) for n in names))
     report = {n: {"ok": r.ok, "critical": r.critical, "detail": r.detail} for n, r in zip(names, results, strict=True)}
     ready = all(r.ok for r in results if r.critical)
     return ready, report
 
 
-@get("/health/ready", opt={"public": True}, operation_id="healthReady", tags=["operations"])
-async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+@get(
+    "/health/ready",
+    opt={"public": True},
+    operation_id="healthReady",
+    tags=["operations"],
+    dependencies={"services": deps.SERVICES},
+)
+async def ready(services: deps.Injected[Services]) -> Response[dict[str, Any]]:
     """Database reachable, migrations at head, workers fresh; ``503`` otherwise."""
     ok, report = await run_checks(services)
     return Response({"status": "ready" if ok else "not_ready", "checks": report}, status_code=200 if ok else 503)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from sensorhub import apikeys
-from sensorhub.bootstrap import Services
+from sensorhub.http import dependencies as deps
 from sensorhub.http.problems import ProblemError
 
 
@@ -40,6 +40,7 @@ def view(key: apikeys.ApiKey) -> KeyView:
 class KeysController(Controller):
     path = "/v1/keys"
     tags = ["keys"]
+    dependencies = {"pool": deps.POOL}
 
     @get("/me", opt={"scope": "any"}, operation_id="whoAmI")
     async def me(self, request: Request[apikeys.ApiKey, Any, Any]) -> KeyView:
@@ -47,13 +48,13 @@ class KeysController(Controller):
         return view(request.user)
 
     @get("/", opt={"scope": "admin"}, operation_id="listKeys")
-    async def list_keys(self, services: NamedDependency[Services]) -> list[KeyView]:
+    async def list_keys(self, pool: deps.Injected[asyncpg.Pool]) -> list[KeyView]:
         """Every key, active and revoked (never their secrets)."""
-        async with services.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             return [view(k) for k in await apikeys.list_keys(conn)]
 
     @post("/", opt={"scope": "admin"}, status_code=HTTP_201_CREATED, operation_id="createKey")
-    async def create_key(self, services: NamedDependency[Services], data: JSONBody[NewKey]) -> CreatedKey:
+    async def create_key(self, pool: deps.Injected[asyncpg.Pool], data: JSONBody[NewKey]) -> CreatedKey:
         """Create a key; the secret is returned once and not stored."""
         if not data.name.strip():
             raise ProblemError(422, "name must not be empty", extra={"errors": [{"field": "name", "message": "empty"}]})
@@ -61,13 +62,13 @@ class KeysController(Controller):
             scopes = apikeys.check_scopes(data.scopes)
         except apikeys.UnknownScopeError as exc:
             raise ProblemError(422, str(exc), extra={"errors": [{"field": "scopes", "message": str(exc)}]}) from None
-        async with services.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             key, secret = await apikeys.create(conn, data.name.strip(), scopes)
         return CreatedKey(key.key_id, key.name, list(key.scopes), key.created_at, key.revoked_at, secret)
 
     @delete("/{key_id:str}", opt={"scope": "admin"}, operation_id="revokeKey")
-    async def revoke_key(self, services: NamedDependency[Services], key_id: FromPath[str]) -> None:
+    async def revoke_key(self, pool: deps.Injected[asyncpg.Pool], key_id: FromPath[str]) -> None:
         """Revoke a key; it is refused from the next request on."""
-        async with services.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             if not await apikeys.revoke(conn, key_id):
                 raise ProblemError(404, f"no active key with id {key_id!r}")

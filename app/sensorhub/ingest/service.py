@@ -7,12 +7,12 @@ import asyncio
 import time as timer
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
 from sensorhub.application.ports import EventCodec
-from sensorhub.application.unit_of_work import CommandContext
+from sensorhub.application.unit_of_work import CommandContext, utc_now
 from sensorhub.db import Conn
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
@@ -35,10 +35,6 @@ class IngestResult:
     alerts_resolved: int = 0
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ReadingsIngest:
     def __init__(
         self,
@@ -48,7 +44,7 @@ class ReadingsIngest:
         codec: EventCodec,
         *,
         retention_days: int,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         notifier: AppendNotifier | None = None,
     ) -> None:
         self._pool = pool

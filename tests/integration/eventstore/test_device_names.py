@@ -16,7 +16,7 @@ from sensorhub.db import init_connection
 from sensorhub.domain.device_commands import DecommissionDevice, RegisterDevice, UpdateDevice
 from sensorhub.domain.errors import DeviceNameTaken
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 

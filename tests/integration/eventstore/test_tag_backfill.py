@@ -16,7 +16,7 @@ from sensorhub.domain.device import Device, DeviceState
 from sensorhub.domain.device_commands import RegisterDevice
 from sensorhub.domain.errors import DeviceNameTaken
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 
 REGISTERED = {"kind": "pump", "metrics": [{"name": "p", "unit": "bar"}]}

@@ -8,7 +8,7 @@ add an upcaster from the previous version, and a test that reads a raw old row.
 from __future__ import annotations
 
 from sensorhub.domain import alert_events, device_events
-from sensorhub.eventstore.registry import EventTypeRegistry, Payload
+from sensorhub.eventstore.codec import EventTypeRegistry, Payload
 
 
 def threshold_set_v1_to_v2(data: Payload) -> Payload:

@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        "sensorhub.http.app:create_app_from_env",
+        "sensorhub.bootstrap:create_app_from_env",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -166,7 +166,7 @@ def keys_revoke(key_id: str) -> None:
 @click.option("--only", "names", multiple=True, help="Run only this projection (repeatable).")
 def projector(port: int | None, names: tuple[str, ...]) -> None:
     """Run the projections (any number of replicas: one leader per projection)."""
-    from sensorhub.projections import commands
+    from sensorhub.cli import projection_commands as commands
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
@@ -179,7 +179,7 @@ def projector(port: int | None, names: tuple[str, ...]) -> None:
 @click.option("--timeout", "timeout_s", type=float, default=3600.0, help="Give up waiting after this many seconds.")
 def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
     """Rebuild a projection without downtime (shadow copy from position zero, then an atomic swap)."""
-    from sensorhub.projections import commands
+    from sensorhub.cli import projection_commands as commands
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)

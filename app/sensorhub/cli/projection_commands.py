@@ -7,12 +7,12 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-from sensorhub.bootstrap import connect_redis
 from sensorhub.db import connect
 from sensorhub.observability import get_logger
 from sensorhub.projections import store
 from sensorhub.projections.projector import Projector, run_projector
 from sensorhub.projections.runner import RunnerConfig
+from sensorhub.runtime import connect_redis
 from sensorhub.settings import Settings
 
 log = get_logger("sensorhub.projector")
@@ -41,10 +41,9 @@ async def rebuild(settings: Settings, name: str, *, wait: bool, timeout_s: float
     """Request a rebuild; with ``wait``, also take part (lead it if no projector does) until swapped in."""
     conn = await connect(settings.database_url)
     try:
-        before = await conn.fetchval("SELECT rebuilt_at FROM projections WHERE name = $1", name)
+        before = await store.rebuilt_at(conn, name)
         if not await store.request_rebuild(conn, name):
-            known = await conn.fetch("SELECT name FROM projections ORDER BY name")
-            raise ValueError(f"no projection named {name!r}; known: {', '.join(r['name'] for r in known)}")
+            raise ValueError(f"no projection named {name!r}; known: {', '.join(await store.names(conn))}")
         if not wait:
             return "requested; the projector rebuilds it in the background"
         redis = await connect_redis(settings)
@@ -53,16 +52,9 @@ async def rebuild(settings: Settings, name: str, *, wait: bool, timeout_s: float
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline and not task.done():
-                row = await conn.fetchrow(
-                    "SELECT rebuilt_at, shadow_generation, rebuild_requested_at FROM projections WHERE name = $1", name
-                )
-                if (
-                    row is not None
-                    and row["rebuilt_at"] != before
-                    and row["shadow_generation"] is None
-                    and not row["rebuild_requested_at"]
-                ):
-                    return f"rebuilt and swapped in at {row['rebuilt_at'].isoformat()}"
+                swapped = await store.swapped_in_since(conn, name, before)
+                if swapped is not None:
+                    return f"rebuilt and swapped in at {swapped.isoformat()}"
                 await asyncio.sleep(0.2)
             raise TimeoutError(f"{name} was not rebuilt within {timeout_s:.0f}s; it continues in the background")
         finally:

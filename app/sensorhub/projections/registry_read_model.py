@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
-from sensorhub.eventstore.feed import Connection
-from sensorhub.projections.model import Effects, parse_time, table, update, upsert
+from sensorhub.db import Conn
+from sensorhub.projections.model import Effects, payload_time, table, update, upsert
 
 DEVICE_COLUMNS = (
     ("device_id", "text"),
@@ -67,7 +67,7 @@ class RegistryProjection:
     name = "registry"
 
     async def apply(
-        self, conn: Connection, generation: int, events: Sequence[RecordedEvent], effects: Effects | None
+        self, conn: Conn, generation: int, events: Sequence[RecordedEvent], effects: Effects | None
     ) -> None:
         devices_table, alerts_table = table("rm_devices", generation), table("rm_alerts", generation)
         alerts = await _load(conn, alerts_table, "alert_id", "*", _alerts_to_load(events))
@@ -105,7 +105,7 @@ def _alerts_to_load(events: Sequence[RecordedEvent]) -> set[str]:
     return wanted
 
 
-async def _load(conn: Connection, relation: str, key: str, columns: str, ids: set[str]) -> dict[str, Row]:
+async def _load(conn: Conn, relation: str, key: str, columns: str, ids: set[str]) -> dict[str, Row]:
     if not ids:
         return {}
     rows = await conn.fetch(f"SELECT {columns} FROM {relation} WHERE {key} = ANY($1::text[])", list(ids))
@@ -166,7 +166,7 @@ class _Fold:
                 "metric": data["metric"],
                 "severity": data["severity"],
                 "status": "open",
-                "raised_at": parse_time(data["raised_at"]),
+                "raised_at": payload_time(data["raised_at"]),
                 "trigger_value": float(data["trigger_value"]),
                 "threshold": {"min": data["threshold"].get("min"), "max": data["threshold"].get("max")},
                 "acknowledged_by": None,
@@ -188,7 +188,7 @@ class _Fold:
                 alert.update(
                     status="acknowledged",
                     acknowledged_by=data["by"],
-                    acknowledged_at=parse_time(data["acknowledged_at"]),
+                    acknowledged_at=payload_time(data["acknowledged_at"]),
                     note=data.get("note"),
                 )
             case "AlertResolved":
@@ -196,12 +196,12 @@ class _Fold:
                 alert.update(
                     status="resolved",
                     resolved_by=data.get("by"),
-                    resolved_at=parse_time(data["resolved_at"]),
+                    resolved_at=payload_time(data["resolved_at"]),
                     resolution="manual",
                     note=note if note is not None else alert["note"],
                 )
             case "AlertAutoResolved":
-                alert.update(status="resolved", resolved_at=parse_time(data["resolved_at"]), resolution="auto")
+                alert.update(status="resolved", resolved_at=payload_time(data["resolved_at"]), resolution="auto")
             case _:
                 pass
         if was_open and alert["status"] == "resolved":
