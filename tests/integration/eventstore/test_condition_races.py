@@ -10,7 +10,7 @@ from dataclasses import replace
 import asyncpg
 import pytest
 from sensorhub.application.errors import AppendConditionFailed
-from sensorhub.application.stored_events import AppendCondition, QueryItem
+from sensorhub.application.stored_events import AppendCondition, QueryItem, StreamAppend
 from sensorhub.db import init_connection
 from sensorhub.eventstore.postgres import PostgresEventStore
 
@@ -104,3 +104,37 @@ async def test_the_read_waits_for_open_writers_of_its_tags_so_its_position_is_ex
         await slow.close()
     assert [e.stream_id for e in seen.events] == ["early", "late"]
     assert seen.position == late.position
+
+
+async def test_multi_stream_appends_on_one_condition_one_wins_every_round(wide_pool: asyncpg.Pool) -> None:
+    """The same race through append_many (its first statement takes every lock and checks)."""
+    store = PostgresEventStore(wide_pool)
+    for round_ in range(20):
+        tag = f"name:multi-{round_}"
+        item = QueryItem(ITEM_TYPES, (tag,))
+        start = asyncio.Event()
+
+        async def writer(n: int, tag: str = tag, item: QueryItem = item, start: asyncio.Event = start) -> bool:
+            seen = await store.read_matching([item])
+            if seen.events:
+                return False  # taken before this writer decided
+            await start.wait()
+            try:
+                await store.append_many(
+                    [
+                        StreamAppend(
+                            f"m{tag}-{n}", "Thing", (replace(new_event("Claimed"), tags=(tag,)),), "no_stream"
+                        ),
+                        StreamAppend(f"log-{n}", "Thing", (new_event("Noted"), new_event("Noted")), "any"),
+                    ],
+                    AppendCondition((item,), seen.position),
+                )
+            except AppendConditionFailed:
+                return False
+            return True
+
+        tasks = [asyncio.create_task(writer(n)) for n in range(WRITERS)]
+        await asyncio.sleep(0.02)
+        start.set()
+        assert sum(await asyncio.gather(*tasks)) == 1, round_
+        assert len((await store.read_matching([item])).events) == 1
