@@ -114,3 +114,35 @@ async def test_readiness_shows_the_horizon_without_depending_on_it(
     assert check["critical"] is False
     assert check["ok"] is True  # younger than the stall threshold
     assert f"waits for pid {writer.get_server_pid()} (slow-batch-job)" in check["detail"]
+
+
+async def test_a_role_that_cannot_see_the_writers_times_still_measures_and_logs_the_stall(
+    plain_url: str, writer: asyncpg.Connection
+) -> None:
+    """Without pg_read_all_stats another role's session shows no times; the horizon itself is visible."""
+    await writer.execute("SELECT 1")  # the fixture's open transaction, written by the superuser
+    admin = await asyncpg.connect(plain_url)
+    try:
+        await admin.execute("DROP ROLE IF EXISTS horizon_watcher; CREATE ROLE horizon_watcher LOGIN")
+        limited = await asyncpg.connect(plain_url, user="horizon_watcher")
+        try:
+            hidden = await feed_horizon(limited)
+            assert (hidden.pid, hidden.age_known, hidden.age_s) == (writer.get_server_pid(), False, 0.0)
+            assert hidden.horizon is not None
+            assert "open for a time this role cannot see (grant it pg_monitor" in hidden.describe()
+            watch = HorizonWatch(structlog.get_logger("test"), stall_after_s=0.2, repeat_every_s=3600)
+            with structlog.testing.capture_logs() as logs:
+                await watch.observe(limited)
+                await asyncio.sleep(0.25)
+                seen = await watch.observe(limited)
+            assert seen.age_s >= 0.2
+            assert gauge() >= 0.2
+            (stall,) = logs
+            assert stall["blocking_pid"] == writer.get_server_pid()
+            assert stall["blocking_application_name"] == "slow-batch-job"
+            assert stall["age_s"] >= 0.2
+        finally:
+            await limited.close()
+    finally:
+        await admin.execute("DROP ROLE IF EXISTS horizon_watcher")
+        await admin.close()
