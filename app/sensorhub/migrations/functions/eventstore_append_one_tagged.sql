@@ -56,7 +56,11 @@ BEGIN
     END IF;
     SELECT * INTO r FROM eventstore_append_one(
         p_stream_id, p_stream_type, p_expected, p_event_id, p_type, p_schema_version, p_data, p_metadata);
-    IF NOT r.replayed AND cardinality(p_tags) > 0 THEN
+    IF r.replayed OR cardinality(p_tags) = 0 THEN
+        NULL;
+    ELSIF cardinality(p_tags) = 1 THEN
+        INSERT INTO event_tags (tag, type, position) VALUES (p_tags[1], p_type, r.position);
+    ELSE
         INSERT INTO event_tags (tag, type, position) SELECT DISTINCT u, p_type, r.position FROM unnest(p_tags) AS u;
     END IF;
     event_id := r.event_id; stream_version := r.stream_version; "position" := r.position;
