@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -262,6 +263,28 @@ def maintenance(once: bool) -> None:
 
     report = run(go)
     click.echo("maintenance: " + ("done" if report.ran else "skipped (another replica holds the lock)"))
+
+
+@main.group()
+def archive() -> None:
+    """The Parquet archive of raw days past retention (docs/archive.md)."""
+
+
+@archive.command("restore")
+@click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The UTC day, YYYY-MM-DD.")
+def archive_restore(day: datetime) -> None:
+    """Bring an archived day back into readings (idempotent: rows already there are kept once)."""
+    from sensorhub.timeseries.archive_restore import RestoreError, restore_from_settings
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        files = run(lambda: restore_from_settings(settings, day.date(), click.echo))
+    except (RestoreError, ValueError) as exc:
+        click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"restored {day:%Y-%m-%d}: {sum(f.rows for f in files)} rows read, "
+               f"{sum(f.inserted for f in files)} inserted, {len(files)} files")
 
 
 @main.command()
