@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     archive_url: str | None = Field(
         None,
         description="Archive raw days before retention drops them: `file:///dir` or `s3://bucket/prefix` "
-        "(gzip CSV per day and device group). Unset: no archive.",
+        "(Parquet per day and device group, docs/archive.md). Unset: no archive.",
     )
     archive_s3_endpoint_url: str | None = Field(
         None, description="Endpoint of an S3-compatible store (MinIO, moto); unset: AWS S3."
