@@ -106,7 +106,8 @@ class DevicesController(Controller):
         commands: deps.Injected[Commands],
         data: JSONBody[RegisterDeviceBody],
     ) -> Response[bytes]:
-        """Register a device → 201 with ``Location``; an id already taken → 409."""
+        """Register a device → 201 with ``Location``; an id already taken, or a name already used at
+        the site → 409."""
         command = RegisterDevice(
             device_id=data.device_id or uuid.uuid4().hex,
             name=data.name,
@@ -190,7 +191,7 @@ class DevicesController(Controller):
         device_id: FromPath[str],
         data: JSONBody[UpdateDeviceBody],
     ) -> Response[bytes]:
-        """Rename and/or move to another site."""
+        """Rename and/or move to another site; a name already used at the (new) site → 409."""
         command = UpdateDevice(device_id, data.name, data.site, if_match(request))
         return await commands.run(request, handlers.update_device, command, _respond())
 

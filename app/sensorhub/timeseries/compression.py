@@ -1,5 +1,5 @@
 """Sealed-day compression: old days of raw readings rewritten into ``readings_packed``
-(one row per series and UTC day, see ``migrations/0008_readings_packed.sql`` and docs/compression.md).
+(one row per series and UTC day, see ``migrations/0009_readings_packed.sql`` and docs/compression.md).
 
 A day is sealed once all of it is older than ``compress_after_days``. The maintenance job packs it
 one device group at a time (devices split by the archive's stable hash), each group in one
