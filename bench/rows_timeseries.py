@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,26 @@ async def _fill(ctx: Context, rows: int, target: tuple[str, str], day_start: dat
         await conn.execute("VACUUM (ANALYZE) readings")
 
 
+def timed_buckets(
+    ctx: Context, store: TimeSeriesStore, rng: SeriesRange, spec: BucketSpec
+) -> Callable[[int], Awaitable[Measurement]]:
+    """One round of the bucket query: ``bucket_queries`` sequential queries of a 1-day, 1-minute range."""
+
+    async def run(_: int) -> Measurement:
+        lat: list[float] = []
+        reset_peak_rss()
+        start = time.perf_counter()
+        for _ in range(ctx.sizes.bucket_queries):
+            t0 = time.perf_counter()
+            async with ctx.pool.acquire() as conn:
+                got = await store.buckets(conn, rng, spec)
+            lat.append(time.perf_counter() - t0)
+            assert len(got) == 1440, len(got)
+        return Measurement(len(lat), time.perf_counter() - start, 0, lat, peak_rss_mb())
+
+    return run
+
+
 async def bucket_query(ctx: Context) -> list[RowResult]:
     sz = ctx.sizes
     store = await open_store(ctx)
@@ -277,19 +298,7 @@ async def bucket_query(ctx: Context) -> list[RowResult]:
         spec = BucketSpec(timedelta(minutes=1), ("avg", "min", "max", "count"), "none")
         rng = SeriesRange(target[0], target[1], day_start, day_start + timedelta(days=1))
 
-        async def run(_: int, spec: BucketSpec = spec, rng: SeriesRange = rng) -> Measurement:
-            lat: list[float] = []
-            reset_peak_rss()
-            start = time.perf_counter()
-            for _ in range(sz.bucket_queries):
-                t0 = time.perf_counter()
-                async with ctx.pool.acquire() as conn:
-                    got = await store.buckets(conn, rng, spec)
-                lat.append(time.perf_counter() - t0)
-                assert len(got) == 1440, len(got)
-            return Measurement(len(lat), time.perf_counter() - start, 0, lat, peak_rss_mb())
-
-        runs = await interleave(sz.rounds, {"sensorhub buckets": run})
+        runs = await interleave(sz.rounds, {"sensorhub buckets": timed_buckets(ctx, store, rng, spec)})
         row = RowResult(
             f"bucket query, {rows:,} rows",
             ctx.engine,

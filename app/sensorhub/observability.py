@@ -25,6 +25,10 @@ INGEST_BATCH_SECONDS = Histogram(
     "Time to store one ingest request",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+READINGS_BYTES_PER_READING = Gauge(
+    "sensorhub_readings_bytes_per_reading", "On-disk bytes per stored reading, incl. indexes", ["form"]
+)
+READINGS_DAYS_COMPRESSED = Gauge("sensorhub_readings_days_compressed", "UTC days with packed (compressed) readings")
 PROJECTION_LAG_EVENTS = Gauge("sensorhub_projection_lag_events", "Events not yet applied", ["projection"])
 PROJECTION_LAG_SECONDS = Gauge(
     "sensorhub_projection_lag_seconds", "Age of the oldest event not yet applied", ["projection"]

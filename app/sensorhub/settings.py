@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         description="Series-hours the maintenance job recomputes per rollup transaction (ingest marks the hours "
         "it changed, late readings included; every marked hour is folded in, oldest first).",
     )
+    compress_after_days: int = Field(
+        0,
+        ge=0,
+        description="Days wholly older than this many days are compressed by maintenance (packed layout, or the "
+        "TimescaleDB columnstore under the Timescale licence); 0: off. Keep it below `SENSORHUB_RAW_RETENTION_DAYS`.",
+    )
     partitions_ahead_days: int = Field(
         7, ge=1, le=366, description="Daily partitions created ahead of time by maintenance (plain PostgreSQL)."
     )

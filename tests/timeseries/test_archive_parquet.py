@@ -23,7 +23,7 @@ from sensorhub.timeseries.archive_format import manifest_key
 from sensorhub.timeseries.archive_restore import RestoreError, restore_day
 from sensorhub.timeseries.maintenance import MaintenancePolicy, run_once
 
-from tests.timeseries.conftest import NOW, TimeSeries, reading
+from tests.timeseries.conftest import EVERY_READING, NOW, TimeSeries, reading
 
 TODAY = datetime(2030, 1, 10, tzinfo=UTC)
 DAY = TODAY - timedelta(days=35)  # past raw retention (30 days)
@@ -41,7 +41,7 @@ FROM {source} WHERE time >= {lo} AND time < {hi} GROUP BY 1, 2 ORDER BY 1, 2
 PER_HOUR_PG = """
 SELECT device_id, metric, floor(extract(epoch FROM time) / 3600)::bigint AS hour,
        count(*), min(value), max(value), sum(value)
-FROM readings WHERE time >= $1 AND time < $2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+FROM {source} WHERE time >= $1 AND time < $2 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
 """
 PER_HOUR_DUCKDB = """
 SELECT device_id, metric, epoch_us(time) // 3600000000 AS hour, count(*), min(value), max(value), sum(value)
@@ -70,8 +70,8 @@ async def _seed(ts: TimeSeries) -> None:
 
 async def _database_aggregates(ts: TimeSeries) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     end = DAY + timedelta(days=1)
-    per_series = await ts.pool.fetch(PER_SERIES.format(source="readings", lo="$1", hi="$2"), DAY, end)
-    per_hour = await ts.pool.fetch(PER_HOUR_PG, DAY, end)
+    per_series = await ts.pool.fetch(PER_SERIES.format(source=EVERY_READING, lo="$1", hi="$2"), DAY, end)
+    per_hour = await ts.pool.fetch(PER_HOUR_PG.format(source=EVERY_READING), DAY, end)
     return [tuple(r) for r in per_series], [tuple(r) for r in per_hour]
 
 
@@ -91,7 +91,7 @@ async def _maintain(ts: TimeSeries, sink: ArchiveSink, policy: MaintenancePolicy
 
 async def _rows_of(ts: TimeSeries, day: datetime) -> list[tuple[Any, ...]]:
     rows = await ts.pool.fetch(
-        "SELECT device_id, metric, time, value FROM readings WHERE time >= $1 AND time < $2 ORDER BY 1, 2, 3",
+        f"SELECT device_id, metric, time, value FROM {EVERY_READING} WHERE time >= $1 AND time < $2 ORDER BY 1, 2, 3",
         day,
         day + timedelta(days=1),
     )

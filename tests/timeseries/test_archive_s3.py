@@ -49,7 +49,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_raw_days_are_archived_to_s3_before_they_are_dropped(
     ts: TimeSeries, s3_endpoint: str, aws_env: None
 ) -> None:
-    bucket = f"archive-{ts.store.info.name}"
+    bucket = f"archive-{ts.store.info.name}-{ts.storage.kind}"  # one bucket per test variant
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     sink = sink_for(f"s3://{bucket}/sensorhub/prod", s3_endpoint)
     assert isinstance(sink, S3Sink)
@@ -72,7 +72,7 @@ async def test_raw_days_are_archived_to_s3_before_they_are_dropped(
 
 
 async def test_a_day_archived_to_s3_is_restored_once(ts: TimeSeries, s3_endpoint: str, aws_env: None) -> None:
-    bucket = f"restore-{ts.store.info.name}"
+    bucket = f"restore-{ts.store.info.name}-{ts.storage.kind}"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     sink = sink_for(f"s3://{bucket}/archive", s3_endpoint)
     await _seed_old_days(ts)

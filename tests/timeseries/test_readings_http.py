@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.projections.support import project_everything, running_projector, wait_caught_up
 from tests.support.app import auth, client_for, settings_for
+from tests.timeseries.conftest import storage_around_ingest
 
 DEVICE = {
     "device_id": "boiler-1",
@@ -24,9 +25,10 @@ DEVICE = {
 
 
 @pytest.fixture
-async def client(engine_database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
+async def client(engine_database_url: str, storage: str) -> AsyncIterator[AsyncTestClient[Any]]:
     async with client_for(settings_for(engine_database_url)) as c:
-        yield c
+        async with storage_around_ingest(c, storage, engine_database_url):
+            yield c
 
 
 def _hour_ago() -> datetime:

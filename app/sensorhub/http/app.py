@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
-from sensorhub.http import alerts, devices, events, health, keys, projections, readings
+from sensorhub.http import alerts, devices, events, health, keys, projections, readings, storage
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
@@ -40,6 +40,7 @@ def route_handlers() -> list[Any]:
         events.EventsController,
         readings.ReadingsController,
         projections.ProjectionsController,
+        storage.StorageController,
     ]
 
 

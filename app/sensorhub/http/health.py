@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.plugins.prometheus import PrometheusController
 
 from sensorhub.http import dependencies as deps
+from sensorhub.http import storage
 from sensorhub.runtime import Services
 
 
@@ -43,3 +44,4 @@ class MetricsController(PrometheusController):
     path = "/metrics"
     opt = {"public": True}
     include_in_schema = False
+    before_request = storage.refresh_gauges

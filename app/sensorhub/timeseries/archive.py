@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -37,6 +36,7 @@ from sensorhub.timeseries.archive_format import (
     manifest_key,
     part_key,
 )
+from sensorhub.timeseries.device_groups import device_group
 from sensorhub.timeseries.engines import Partition
 
 log = get_logger("sensorhub.archive")
@@ -159,18 +159,13 @@ def sink_for(url: str, s3_endpoint_url: str | None = None) -> ArchiveSink:
     raise ValueError(f"archive URL {url!r} must look like file:///var/lib/sensorhub/archive or s3://bucket/prefix")
 
 
-def device_group(device_id: str, groups: int) -> int:
-    return zlib.crc32(device_id.encode()) % groups
-
-
 async def readings_of_day(conn: Conn, partition: Partition) -> AsyncIterator[Sequence[Any]]:
     """Every reading of the day, in batches, ordered by series and time: the archive's only read."""
     async with conn.transaction():
+        # Raw and packed readings alike (``migrations/functions/readings_of_day.sql``).
         cursor = await conn.cursor(
-            "SELECT device_id, metric, time, value FROM readings WHERE time >= $1 AND time < $2 "
-            "ORDER BY device_id, metric, time",
-            partition.start,
-            partition.end,
+            "SELECT device_id, metric, time, value FROM readings_of_day($1) ORDER BY device_id, metric, time",
+            partition.start.date(),
         )
         while batch := await cursor.fetch(FETCH_ROWS):
             yield batch

@@ -21,15 +21,18 @@ from sensorhub.db import Conn, connect
 from sensorhub.settings import Settings
 from sensorhub.timeseries.archive import ArchiveSink, read_manifest, sink_for
 from sensorhub.timeseries.archive_format import ArchivedFile, manifest_key
+from sensorhub.timeseries.compression import PACKED_ALREADY, day_locks_sql
 from sensorhub.timeseries.engines import ENGINES, Engine, detect
 
 _STAGING = (
     "CREATE TEMP TABLE readings_restore "
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DROP"
 )
+# A reading still stored, raw or packed (a day compressed by ``compression.py``), is not added again.
 _MERGE = (
     "INSERT INTO readings (device_id, metric, time, value) "
-    "SELECT device_id, metric, time, value FROM readings_restore ON CONFLICT DO NOTHING"
+    f"SELECT device_id, metric, time, value FROM readings_restore s WHERE NOT ({PACKED_ALREADY}) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
@@ -74,7 +77,7 @@ async def restore_day(
     for index, file in enumerate(manifest.files, start=1):
         rows, csv = await _as_csv(sink, file)
         async with conn.transaction():
-            await conn.execute(_STAGING)
+            await conn.execute(f"{_STAGING}; {day_locks_sql([day])}")
             await conn.copy_to_table("readings_restore", source=io.BytesIO(csv), format="csv")
             status = await conn.execute(_MERGE)
         done = RestoredFile(index, len(manifest.files), file.key, rows, int(status.split()[-1]))

@@ -3,10 +3,11 @@
 1. partitions for today and ``partitions_ahead_days`` ahead (plain PostgreSQL; TimescaleDB makes
    chunks on insert);
 2. hourly rollups for every hour ingest marked (late readings included);
-3. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
-   configured; ``archive_day`` returns only once the day's archive is complete) and then its
-   partition or chunk is dropped;
-4. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
+3. compression: each day wholly older than ``compress_after_days`` is packed (``compression.py``);
+4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
+   configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
+   rows and its partition or chunk are dropped;
+5. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
 
 Any number of replicas may run it: a session advisory lock elects one; the others skip the run.
 Every step is idempotent, so a run interrupted half-way is finished by the next one.
@@ -21,7 +22,7 @@ from typing import Any
 from sensorhub.db import Conn
 from sensorhub.observability import get_logger
 from sensorhub.settings import Settings
-from sensorhub.timeseries import rollups
+from sensorhub.timeseries import compression, rollups
 from sensorhub.timeseries.archive import ArchiveSink, archive_day, sink_for
 from sensorhub.timeseries.store import TimeSeriesStore
 
@@ -35,6 +36,8 @@ class MaintenanceReport:
     engine: str = ""
     partitions_created: list[str] = field(default_factory=list)
     hours_rolled_up: int = 0
+    days_compressed: list[str] = field(default_factory=list)
+    readings_compressed: int = 0
     archived_rows: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
     rollup_rows_deleted: int = 0
@@ -50,6 +53,7 @@ class MaintenancePolicy:
     partitions_ahead_days: int
     rollup_batch_hours: int
     archive_groups: int
+    compress_after_days: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MaintenancePolicy:
@@ -59,6 +63,7 @@ class MaintenancePolicy:
             settings.partitions_ahead_days,
             settings.rollup_batch_hours,
             settings.archive_device_groups,
+            settings.compress_after_days,
         )
 
 
@@ -96,13 +101,25 @@ async def _run(
     )
     report.hours_rolled_up = await rollups.refresh(conn, policy.rollup_batch_hours)
     raw_cutoff = start_of_day(now) - timedelta(days=policy.raw_retention_days)
-    for partition in await store.engine.partitions(conn):
+    partitions = await store.engine.partitions(conn)
+    packed = await compression.compress_sealed(
+        conn,
+        store.info,
+        [p for p in partitions if p.end > raw_cutoff],
+        now,
+        after_days=policy.compress_after_days,
+        groups=policy.archive_groups,
+    )
+    report.days_compressed, report.readings_compressed = packed.days, packed.readings
+    for partition in partitions:
         if partition.end > raw_cutoff:
             continue
         if archive is not None:
             report.archived_rows += await archive_day(conn, archive, partition, policy.archive_groups)
+        await compression.drop_packed_before(conn, partition.end)
         await store.engine.drop_partition(conn, partition)
         report.partitions_dropped.append(partition.name)
+    await compression.drop_packed_before(conn, raw_cutoff)
     await rollups.forget_before(conn, raw_cutoff)
     rollup_cutoff = start_of_day(now) - timedelta(days=policy.rollup_retention_days)
     report.rollup_rows_deleted = await rollups.delete_before(conn, rollup_cutoff)

@@ -33,8 +33,7 @@ _RAW_BUCKETS = """
 SELECT bucket, {columns}
 FROM (
     SELECT {bucket} AS bucket, time, value
-    FROM readings
-    WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+    FROM readings_series($1, $2, $3, $4)
     ORDER BY 1, 2
 ) rows
 GROUP BY 1
@@ -57,9 +56,7 @@ WITH usable AS (
     FROM needed n
     CROSS JOIN LATERAL (
         SELECT {{fresh}}
-        FROM readings
-        WHERE device_id = $1 AND metric = $2
-          AND time >= greatest(n.hour, $3) AND time < least(n.hour + interval '1 hour', $4)
+        FROM readings_series($1, $2, greatest(n.hour, $3), least(n.hour + interval '1 hour', $4))
     ) x
     WHERE x.count > 0
 ), hours AS (
@@ -218,8 +215,7 @@ def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], 
 
 
 RAW_QUERY = """
-SELECT time, value FROM readings
-WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4
+SELECT time, value FROM readings_series($1, $2, $3, $4)
 ORDER BY time
 LIMIT $5
 """

@@ -45,9 +45,7 @@ WITH marks AS (
         SELECT count(*) AS count, sum(value::numeric) AS sum, min(value) AS min, max(value) AS max,
                min(time) AS first_time, (array_agg(value ORDER BY time))[1] AS first_value,
                max(time) AS last_time, (array_agg(value ORDER BY time DESC))[1] AS last_value
-        FROM readings r
-        WHERE r.device_id = m.device_id AND r.metric = m.metric
-          AND r.time >= m.bucket AND r.time < m.bucket + interval '1 hour'
+        FROM readings_series(m.device_id, m.metric, m.bucket, m.bucket + interval '1 hour')
     ) x
 ), upserted AS (
     INSERT INTO readings_hourly AS h

@@ -17,6 +17,7 @@ import msgspec
 
 from sensorhub.db import Conn
 from sensorhub.timeseries import queries
+from sensorhub.timeseries.compression import PACKED_ALREADY, day_locks_sql
 from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
 
 Series = tuple[str, str]  # (device_id, metric)
@@ -57,12 +58,14 @@ _STAGING = (
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
-# One statement: the new readings (a duplicate is skipped and counted), the latest reading per series,
-# the rollup hours made stale, and the new readings of the locked series ($1/$2) for alert evaluation.
+# One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the latest
+# reading per series, the rollup hours made stale, and the new readings of the locked series ($1/$2)
+# for alert evaluation.
 _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
-    SELECT device_id, metric, time, value FROM readings_staging
+    SELECT s.device_id, s.metric, s.time, s.value FROM readings_staging s
+    WHERE NOT ({PACKED_ALREADY})
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
 ), newest AS (
@@ -99,6 +102,17 @@ JOIN watched w USING (device_id, metric)
 LEFT JOIN latest_readings l USING (device_id, metric)
 WHERE l.time IS NULL OR i.time > l.time
 ORDER BY part, device_id, metric, time
+"""
+
+
+# Readings of these devices since $2, raw and packed: a packed day wholly after $2 counts its
+# ``count``, only the day $2 falls in is unpacked.
+_COUNT_SINCE = """
+SELECT (SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2)
+     + (SELECT coalesce(sum(CASE WHEN p.first_time >= $2 THEN p.count
+                                 ELSE (SELECT count(*) FROM unnest(p.times) t WHERE t >= $2) END), 0)
+        FROM readings_packed p
+        WHERE p.device_id = ANY($1::text[]) AND p.day >= ($2 AT TIME ZONE 'UTC')::date AND p.last_time >= $2)
 """
 
 
@@ -185,7 +199,10 @@ class TimeSeriesStore:
             await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
         locked = await conn.fetch(_LOCK_SERIES, [s[0] for s in series], [s[1] for s in series])
         open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
-        await conn.execute(_STAGING)
+        # Shared day locks, taken before the merge's snapshot: a compression of one of these days
+        # commits wholly before the merge or starts after this transaction (see ``compression.py``).
+        # Same round trip as the staging DDL.
+        await conn.execute(f"{_STAGING}; {day_locks_sql(days_of(readings))}")
         await conn.copy_records_to_table(
             "readings_staging",
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
@@ -232,8 +249,7 @@ class TimeSeriesStore:
         )
 
     async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
-        sql = "SELECT count(*) FROM readings WHERE device_id = ANY($1::text[]) AND time >= $2"
-        return int(await conn.fetchval(sql, list(device_ids), since) or 0)
+        return int(await conn.fetchval(_COUNT_SINCE, list(device_ids), since) or 0)
 
 
 def is_missing_partition(exc: BaseException) -> bool:

@@ -51,8 +51,9 @@ def expected_tags() -> set[tuple[str, str, str, int]]:
 
 
 async def forget_tags(conn: Any) -> None:
-    """Back to a database migrated before 0008: the events stay, the tags go, 0008 on is pending."""
-    await conn.execute("DROP TABLE event_tags; DELETE FROM schema_migrations WHERE version >= 8")
+    """As if 0008 had not run: the events stay, the tags go, 0008 is pending (later migrations, which
+    do not touch events, stay applied)."""
+    await conn.execute("DROP TABLE event_tags; DELETE FROM schema_migrations WHERE version = 8")
 
 
 async def test_the_backfill_tags_old_events_as_the_aggregate_does(database_url: str) -> None:
@@ -71,9 +72,7 @@ async def test_the_backfill_tags_old_events_as_the_aggregate_does(database_url: 
                     {"device_id": stream, **data},
                 )
         await forget_tags(conn)
-        assert [m.version for m in await migrations.apply(conn)] == [
-            m.version for m in migrations.available() if m.version >= 8
-        ]
+        assert [m.version for m in await migrations.apply(conn)] == [8]
         rows = await conn.fetch(
             "SELECT e.stream_id, t.type, t.tag, e.stream_version FROM event_tags t JOIN events e USING (position)"
         )
