@@ -18,11 +18,14 @@ from litestar.plugins.prometheus import PrometheusConfig
 from sensorhub.bootstrap import Services, open_services
 from sensorhub.http.alert_reads import alert_channels
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
+from sensorhub.http.cors import cors_config
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
 from sensorhub.http.request_context import request_context_middleware
 from sensorhub.http.routes import route_handlers
+from sensorhub.http.throttle import rate_limit_guard, rate_limit_headers_middleware
 from sensorhub.observability import configure_logging
+from sensorhub.rate_limits import rate_limiter
 from sensorhub.settings import Settings, load_settings
 
 ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Services]]
@@ -44,6 +47,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with factory(settings) as services:
             app.state.services = services
+            app.state.rate_limiter = rate_limiter(settings.rate_limits, settings.rate_limit_window_s, services.redis)
             yield
 
     prometheus = PrometheusConfig(
@@ -60,9 +64,13 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
         middleware=[
             request_context_middleware,
             prometheus.middleware,
-            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
+            rate_limit_headers_middleware,
+            DefineMiddleware(
+                ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS], exclude_http_methods=["OPTIONS"]
+            ),
         ],
-        guards=[scope_guard],
+        guards=[scope_guard, rate_limit_guard],
+        cors_config=cors_config(settings),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -41,7 +41,8 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
 
 
 def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if connection.scope["path"].startswith(PUBLIC_PATHS):
+    # OPTIONS (Allow, CORS preflight) is answered without a key: it reveals no data.
+    if connection.scope["path"].startswith(PUBLIC_PATHS) or connection.scope.get("method") == "OPTIONS":
         return
     needed = handler.opt.get("scope")
     key: apikeys.ApiKey = connection.user

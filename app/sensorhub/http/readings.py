@@ -14,6 +14,7 @@ from sensorhub.bootstrap import Services
 from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.read_side import MinPositionHeader, MinPositionQuery, read_side
+from sensorhub.http.throttle import ROWS, charge
 from sensorhub.http.write_side import command_context
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
 from sensorhub.timeseries import queries
@@ -22,7 +23,7 @@ from sensorhub.timeseries.sites import site_summary
 from sensorhub.timeseries.store import BucketSpec, SeriesRange
 from sensorhub.timeseries.wiring import TimeSeriesSide, side_of
 
-INGEST = {"scope": "ingest"}
+INGEST = {"scope": "ingest", "cost": ROWS}
 READ = {"scope": "read"}
 
 
@@ -112,6 +113,7 @@ class ReadingsController(Controller):
         except BodyError as exc:
             status = 415 if "content type" in str(exc) else 422
             raise ProblemError(status, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None
+        await charge(request, "ingest", parsed.total)
         result = await side.ingest.ingest(parsed, command_context(request))
         return IngestResponse(
             result.accepted,
