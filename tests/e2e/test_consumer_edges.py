@@ -126,26 +126,24 @@ async def test_last_event_id_replays_the_alert_changes_missed(
     short_stream_client: AsyncTestClient[Any], pool: asyncpg.Pool
 ) -> None:
     async with pool.acquire() as conn:
-        await append_history(conn, 1, 3)  # dev-1..3, each with a raised alert
-        positions = [
-            r["position"]
-            for r in await conn.fetch("SELECT position FROM events WHERE type = 'AlertRaised' ORDER BY position")
+        await append_history(conn, 1, 3)  # alerts 1-3 raised; alert-3 acknowledged, alert-2 auto-resolved
+        changes = [
+            (r["position"], r["type"], r["stream_id"])
+            for r in await conn.fetch(
+                "SELECT position, type, stream_id FROM events WHERE type LIKE 'Alert%' ORDER BY transaction_id, position"
+            )
         ]
-    assert len(positions) == 3
-    response = await short_stream_client.get(
-        "/v1/alerts/stream", headers={**auth(), "Last-Event-ID": str(positions[0])}
-    )
-    replayed = [
-        json.loads(line.removeprefix("data:").strip())
-        for frame in sse_frames(response.text)
-        for line in frame
-        if line.startswith("data:")
-    ]
-    assert [c["position"] for c in replayed] == positions[1:]
-    assert {c["alert"]["alert_id"] for c in replayed} == {"alert-2", "alert-3"}
-    assert all(c["type"] == "AlertRaised" and c["alert"]["status"] == "open" for c in replayed)
-    ids = [line.removeprefix("id:").strip() for frame in sse_frames(response.text) for line in frame if "id:" in line]
-    assert ids == [str(p) for p in positions[1:]]
+    assert len(changes) == 5
+    seen = changes[0][0]  # the client saw alert-1 being raised, then lost its connection
+    response = await short_stream_client.get("/v1/alerts/stream", headers={**auth(), "Last-Event-ID": str(seen)})
+    frames = [f for f in sse_frames(response.text) if any(line.startswith("data:") for line in f)]
+    replayed = [json.loads(next(line for line in f if line.startswith("data:")).removeprefix("data:")) for f in frames]
+    assert [(c["position"], c["type"], c["alert"]["alert_id"]) for c in replayed] == changes[1:]
+    # Each change carries the alert as it was then: alert-3 was open when raised.
+    statuses = {"AlertRaised": "open", "AlertAcknowledged": "acknowledged", "AlertAutoResolved": "resolved"}
+    assert all(c["alert"]["status"] == statuses[c["type"]] for c in replayed)
+    ids = [line.removeprefix("id:").strip() for f in frames for line in f if line.startswith("id:")]
+    assert ids == [str(c[0]) for c in changes[1:]]
 
 
 # --- validation errors name what the client sent ------------------------------------------------

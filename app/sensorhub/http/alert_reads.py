@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,12 +17,15 @@ from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sensorhub.bootstrap import Services
+from sensorhub.http.alert_replay import last_event_id as last_event_id_of
+from sensorhub.http.alert_replay import missed_changes
+from sensorhub.http.field_errors import invalid
 from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.read_side import (
@@ -36,6 +39,7 @@ from sensorhub.http.read_side import (
     read_side,
 )
 from sensorhub.http.views import AlertView
+from sensorhub.http.write_side import write_side
 from sensorhub.observability import get_logger
 from sensorhub.projections import queries
 from sensorhub.projections.fanout import ALERTS_CHANNEL
@@ -91,11 +95,8 @@ class BucketedAlertHistory(msgspec.Struct):
 def bucket_seconds(bucket: str) -> int:
     match = _BUCKET.match(bucket)
     if match is None or int(match[1]) == 0:
-        raise ProblemError(
-            422,
-            f"bucket {bucket!r} is not a duration such as 30s, 5m, 1h or 1d",
-            extra={"errors": [{"field": "bucket", "message": "expected <n><s|m|h|d>"}]},
-        )
+        message = f"bucket {bucket!r} is not a duration such as 30s, 5m, 1h or 1d"
+        raise ProblemError(422, message, extra=invalid("bucket", message))
     return int(match[1]) * _UNIT_S[match[2]]
 
 
@@ -151,10 +152,12 @@ class AlertReadsController(Controller):
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """Alert transitions in ``[from, to)`` (raised, acknowledged, resolved, auto_resolved), or counts per bucket."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ProblemError(422, "`from` and `to` need a time zone offset, e.g. 2026-01-01T00:00:00Z")
+        for name, value in (("from", start), ("to", end)):
+            if value.tzinfo is None:
+                message = f"`{name}` needs a time zone offset, e.g. 2026-01-01T00:00:00Z"
+                raise ProblemError(422, message, extra=invalid(name, message))
         if end <= start:
-            raise ProblemError(422, "`to` must be after `from`")
+            raise ProblemError(422, "`to` must be after `from`", extra=invalid("to", "`to` must be after `from`"))
         headers = await read_side(services).consistent(("alert_history",), min_position, x_min_position)
         async with services.pool.acquire() as conn:
             if bucket is not None:
@@ -177,7 +180,7 @@ class AlertReadsController(Controller):
 
     @get(
         "/stream",
-        opt=READ,
+        opt={**READ, "head": False},
         operation_id="alertStream",
         responses=event_stream(
             "Server-Sent Events, live: a `: subscribed` comment first (with `retry: 1000`), then one"
@@ -188,34 +191,67 @@ class AlertReadsController(Controller):
         ),
     )
     async def stream(
-        self, channels: NamedDependency[ChannelsPlugin], services: NamedDependency[Services]
+        self,
+        channels: NamedDependency[ChannelsPlugin],
+        services: NamedDependency[Services],
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Last-Event-ID",
+                required=False,
+                description="The `id` of the last event received: the changes since then are sent first",
+            ),
+        ] = None,
     ) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
         from whichever replica handled the command. A ``: subscribed`` comment marks the start. The
-        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)."""
-        return ServerSentEvent(_alert_events(channels, services.settings.sse_max_duration_s))
+        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)
+        with ``Last-Event-ID`` and first receive what they missed."""
+        after = last_event_id_of(last_event_id)
+
+        async def missed() -> list[bytes]:
+            if after is None:
+                return []
+            async with services.pool.acquire() as conn:
+                return await missed_changes(conn, write_side(services).unit_of_work, after)
+
+        return ServerSentEvent(_alert_events(channels, services.settings.sse_max_duration_s, missed))
 
 
 def _counts(row: dict[str, int]) -> dict[str, int]:
     return {k: row[k] for k in ("total", "raised", "acknowledged", "resolved", "auto_resolved")}
 
 
-async def _alert_events(channels: ChannelsPlugin, max_duration_s: float) -> AsyncIterator[ServerSentEventMessage]:
+async def _alert_events(
+    channels: ChannelsPlugin, max_duration_s: float, missed: Callable[[], Awaitable[list[bytes]]]
+) -> AsyncIterator[ServerSentEventMessage]:
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
     # Connections are recycled so long-lived clients spread over replicas again; SSE clients reconnect.
     deadline = time.monotonic() + max_duration_s
     async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
         async with subscriber.run_in_background(_enqueue(queue)):
-            yield ServerSentEventMessage(comment="subscribed", retry=1000)
+            # Subscribed before reading what was missed: a change committed in between comes twice
+            # at most, and the second copy is skipped by its position.
+            yield ServerSentEventMessage(comment="subscribed", retry=1000, data=None)
+            replayed: set[int] = set()
+            for payload in await missed():
+                change = msgspec.json.decode(payload)
+                replayed.add(change["position"])
+                yield _alert_message(payload, change)
             while (remaining := deadline - time.monotonic()) > 0:
                 try:
                     payload = await asyncio.wait_for(queue.get(), min(KEEPALIVE_S, remaining))
                 except TimeoutError:
                     if deadline - time.monotonic() > 0:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 change = msgspec.json.decode(payload)
-                yield ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
+                if change.get("position") not in replayed:
+                    yield _alert_message(payload, change)
+
+
+def _alert_message(payload: bytes, change: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
 
 
 def _enqueue(queue: asyncio.Queue[bytes]):

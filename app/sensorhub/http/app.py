@@ -19,6 +19,7 @@ from sensorhub.bootstrap import Services, open_services
 from sensorhub.http.alert_reads import alert_channels
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.cors import cors_config
+from sensorhub.http.methods import with_head_and_options
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
 from sensorhub.http.request_context import request_context_middleware
@@ -56,7 +57,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
         group_path=True,
         exclude=[r"^/metrics", r"^/health"],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
         on_startup=[enrich_app_schema],
@@ -85,6 +86,8 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
         logging_config=None,
         debug=False,
     )
+    with_head_and_options(app)
+    return app
 
 
 def create_app_from_env() -> Litestar:

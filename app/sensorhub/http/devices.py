@@ -26,6 +26,7 @@ from sensorhub.domain.values import Metric
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.http import read_side
 from sensorhub.http.device_reads import DeviceListRoutes
+from sensorhub.http.field_errors import invalid, plus_hint
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.views import (
@@ -98,6 +99,7 @@ class DevicesController(DeviceListRoutes, Controller):
     async def get_device(
         self,
         *,
+        request: Request[Any, Any, Any],
         services: NamedDependency[Services],
         device_id: FromPath[str],
         at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
@@ -114,9 +116,10 @@ class DevicesController(DeviceListRoutes, Controller):
             if found is not None:
                 return found
         if at is not None and version is not None:
-            raise ProblemError(400, "give `at` or `version`, not both")
+            raise ProblemError(422, "give `at` or `version`, not both", extra=invalid("at", "give `at` or `version`, not both"))
         if at is not None and at.tzinfo is None:
-            raise ProblemError(400, "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z")
+            message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z" + plus_hint(request.query_params.get("at"))
+            raise ProblemError(422, message, extra=invalid("at", message))
         async with write_side(services).unit_of_work() as uow:
             if at is None and version is None:
                 device = await uow.devices.find(device_id)
@@ -125,6 +128,10 @@ class DevicesController(DeviceListRoutes, Controller):
         if device is None:
             when = f" at {at.isoformat()}" if at else ""
             raise ProblemError(404, f"no device with id {device_id!r}{when}")
+        if version is not None and device.version < version:
+            raise ProblemError(
+                404, f"device {device_id!r} has no version {version} yet: its versions are 1 to {device.version}"
+            )
         return json_response(device_view(device.state, device.version), version=device.version)
 
     @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice", responses=documented(DeviceView, 409, 412))
@@ -189,20 +196,36 @@ class DevicesController(DeviceListRoutes, Controller):
         command = DecommissionDevice(device_id, if_match(request))
         return await _run(request, services, handlers.decommission_device, command)
 
-    @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents")
+    @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents", responses=documented(EventPage, 404))
     async def events(
         self,
         services: NamedDependency[Services],
         device_id: FromPath[str],
-        from_version: Annotated[int, QueryParameter(ge=1)] = 1,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-    ) -> EventPage:
-        """The device's stream, oldest first, payloads in their current schema version."""
+        from_version: Annotated[int, QueryParameter(ge=1, description="First stream version to return")] = 1,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")] = 50,
+    ) -> Response[bytes]:
+        """The device's stream, oldest first, payloads in their current schema version; 404 for a
+        device that was never registered."""
         registry = write_side(services).registry
-        records = await PostgresEventStore(services.pool).read_stream(device_id, from_version=from_version, limit=limit)
+        store = PostgresEventStore(services.pool)
+        start = version_cursor(cursor) if cursor is not None else from_version
+        records = await store.read_stream(device_id, from_version=start, limit=limit)
+        if not records and (start == 1 or not await store.read_stream(device_id, from_version=1, limit=1)):
+            raise ProblemError(404, f"no device with id {device_id!r}")
         items = [event_item(registry.upcast_record(r)) for r in records]
         more = len(items) == limit
-        return EventPage(items, str(records[-1].stream_version + 1) if more else None)
+        return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))
+
+
+def version_cursor(cursor: str) -> int:
+    """A device stream's ``next_cursor`` back as the stream version it stands for."""
+    if not cursor.isdigit() or not 1 <= int(cursor) < 2**63:
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]})
+    return int(cursor)
 
 
 __all__ = ["DeviceView", "DevicesController"]

@@ -4,6 +4,7 @@ If-Match, error translation, command responses with ETag/X-Position, and Idempot
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
@@ -100,7 +101,7 @@ def translated_errors() -> Iterator[None]:
     except InvalidCommand as exc:
         raise ProblemError(422, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None
     except UnknownPosition as exc:
-        raise ProblemError(400, str(exc)) from None
+        raise ProblemError(404, str(exc)) from None
 
 
 def etag(version: int) -> str:
@@ -126,6 +127,16 @@ def command_response(
 
 
 _REPLAYED_HEADERS = ("etag", "x-position", "location")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def canonical_body(body: bytes) -> bytes:
+    """A JSON body with sorted keys and no whitespace (the same command however it was spelled);
+    anything else as sent."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        return body
 
 
 async def idempotent(
@@ -139,11 +150,12 @@ async def idempotent(
     key = request.headers.get("idempotency-key")
     if not key:
         return await run()
-    if len(key) > 200:
-        raise ProblemError(422, "Idempotency-Key must be at most 200 characters")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        message = f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters (a UUID is 36)"
+        raise ProblemError(422, message, extra={"errors": [{"field": "Idempotency-Key", "message": message}]})
     key_id = request.user.key_id
     digest = hashlib.sha256(
-        b"\0".join([request.method.encode(), request.url.path.encode(), await request.body()])
+        b"\0".join([request.method.encode(), request.url.path.encode(), canonical_body(await request.body())])
     ).digest()
     async with services.pool.acquire() as conn:
         stored = await conn.fetchrow(

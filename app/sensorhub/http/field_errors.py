@@ -1,0 +1,105 @@
+"""Validation errors in the client's terms: ``[{field, message}]`` naming the query parameter,
+header or body field the client sent (``from``, ``X-Min-Position``, ``metrics[0].name``), never
+the handler's Python names (``start``, ``x_min_position``, ``data``); enum errors list the
+allowed values; a time whose ``+`` was not URL-encoded gets a hint."""
+
+from __future__ import annotations
+
+import re
+import typing
+from typing import Any, Literal
+
+from litestar import Request
+from litestar.exceptions import ValidationException
+
+FieldError = dict[str, str]
+
+_MISSING = re.compile(r"^Missing required (query parameter|header|cookie|path parameter) '([^']+)'")
+_BODY_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+_ENUM = re.compile(r"^Invalid enum value (.+)$")
+# "2026-01-01T00:00:00 00:00": a `+` sent unencoded arrives as a space.
+_SPACE_OFFSET = re.compile(r"\d \d{2}(:?\d{2})?$")
+PLUS_HINT = (
+    "a `+` in a query string means a space: encode the offset as %2B (2026-01-01T00:00:00%2B00:00) or use Z"
+)
+
+
+def plus_hint(value: str | None) -> str:
+    """`` (hint)`` when ``value`` looks like a time whose ``+`` offset was not URL-encoded."""
+    return f" ({PLUS_HINT})" if value and _SPACE_OFFSET.search(value) else ""
+
+
+def literal_values(annotation: Any) -> tuple[str, ...]:
+    """The allowed values of a ``Literal`` (possibly inside ``Optional`` / ``Annotated``)."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return tuple(str(a) for a in typing.get_args(annotation))
+    if origin is not None:
+        return tuple(v for arg in typing.get_args(annotation) for v in literal_values(arg))
+    return ()
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    field = request.route_handler.parsed_fn_signature.parameters.get("data")
+    return None if field is None else field.annotation
+
+
+def _struct_field_type(root: Any, path: str) -> Any:
+    """The annotation of ``path`` (``metrics[0].name``) inside the body type ``root``."""
+    current = root
+    for part in re.findall(r"[^.\[\]]+", path):
+        while typing.get_origin(current) is typing.Annotated or (typing.get_args(current) and part.isdigit()):
+            current = typing.get_args(current)[0]
+        if part.isdigit():
+            continue
+        hints = typing.get_type_hints(current, include_extras=True) if isinstance(current, type) else {}
+        if part not in hints:
+            return None
+        current = hints[part]
+    return current
+
+
+def _enum_message(value: str, allowed: tuple[str, ...]) -> str:
+    return f"{value} is not allowed; expected one of: {', '.join(allowed)}"
+
+
+def _from_extra(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldError:
+    source_kind = item.get("source") or ""
+    key, source = str(item.get("key") or ""), str(getattr(source_kind, "value", source_kind))
+    message = str(item.get("message") or "invalid value")
+    params = request.route_handler.parsed_fn_signature.parameters
+    enum = _ENUM.match(message)
+    if source == "body":
+        named = _BODY_FIELD.match(message)
+        field = named[1] if named else ("body" if key in ("", "data") else key)
+        allowed = literal_values(_struct_field_type(_body_type(request), field)) if enum else ()
+        return {"field": field, "message": _enum_message(enum[1], allowed) if enum and allowed else message}
+    param = params.get(key)
+    definition = param.kwarg_definition if param is not None else None
+    field = getattr(definition, "name", None) or key
+    if enum and param is not None and (allowed := literal_values(param.annotation)):
+        message = _enum_message(enum[1], allowed)
+    if source == "query":
+        message += plus_hint(request.query_params.get(field))
+    return {"field": field, "message": message}
+
+
+def field_errors(request: Request[Any, Any, Any], exc: ValidationException) -> list[FieldError]:
+    """Litestar's validation failure as field errors in the client's names."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_from_extra(request, item) for item in extra if isinstance(item, dict)]
+    if not errors:
+        missing = _MISSING.match(str(exc.detail))
+        if missing:
+            errors.append({"field": missing[2], "message": f"the {missing[1]} `{missing[2]}` is required"})
+        else:
+            errors.append({"field": "body", "message": str(exc.detail)})
+    return errors
+
+
+def invalid(field: str, message: str) -> dict[str, Any]:
+    """``extra=`` for a 422 ``ProblemError`` about one field."""
+    return {"errors": [{"field": field, "message": message}]}
+
+
+__all__ = ["PLUS_HINT", "field_errors", "invalid", "literal_values", "plus_hint"]
