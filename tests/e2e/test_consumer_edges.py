@@ -130,7 +130,8 @@ async def test_last_event_id_replays_the_alert_changes_missed(
         changes = [
             (r["position"], r["type"], r["stream_id"])
             for r in await conn.fetch(
-                "SELECT position, type, stream_id FROM events WHERE type LIKE 'Alert%' ORDER BY transaction_id, position"
+                "SELECT position, type, stream_id FROM events"
+                " WHERE type LIKE 'Alert%' ORDER BY transaction_id, position"
             )
         ]
     assert len(changes) == 5

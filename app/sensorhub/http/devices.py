@@ -116,9 +116,11 @@ class DevicesController(DeviceListRoutes, Controller):
             if found is not None:
                 return found
         if at is not None and version is not None:
-            raise ProblemError(422, "give `at` or `version`, not both", extra=invalid("at", "give `at` or `version`, not both"))
+            message = "give `at` or `version`, not both"
+            raise ProblemError(422, message, extra=invalid("at", message))
         if at is not None and at.tzinfo is None:
-            message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z" + plus_hint(request.query_params.get("at"))
+            message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z"
+            message += plus_hint(request.query_params.get("at"))
             raise ProblemError(422, message, extra=invalid("at", message))
         async with write_side(services).unit_of_work() as uow:
             if at is None and version is None:
