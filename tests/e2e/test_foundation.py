@@ -37,7 +37,7 @@ async def test_scopes_are_enforced(client: AsyncTestClient[Any]) -> None:
     assert "admin" in forbidden.json()["detail"]
     allowed = await client.get("/v1/keys", headers=auth())
     assert allowed.status_code == 200
-    assert reader["key_id"] in [k["key_id"] for k in allowed.json()]
+    assert reader["key_id"] in [k["key_id"] for k in allowed.json()["items"]]
 
 
 async def test_revoked_key_is_refused(client: AsyncTestClient[Any]) -> None:
@@ -46,6 +46,8 @@ async def test_revoked_key_is_refused(client: AsyncTestClient[Any]) -> None:
     assert (await client.delete(f"/v1/keys/{key['key_id']}", headers=auth())).status_code == 204
     assert (await client.get("/v1/keys/me", headers=auth(key["secret"]))).status_code == 401
     assert (await client.delete(f"/v1/keys/{key['key_id']}", headers=auth())).status_code == 404
+    own = (await client.get("/v1/keys/me", headers=auth())).json()["key_id"]
+    assert (await client.delete(f"/v1/keys/{own}", headers=auth())).status_code == 409  # no self-lockout
 
 
 async def test_keys_are_stored_hashed(client: AsyncTestClient[Any], database_url: str) -> None:

@@ -87,7 +87,7 @@ async def test_lists_filter_and_paginate(pool: asyncpg.Pool, database_url: str, 
         )
         assert [b["raised"] for b in buckets.json()["items"]] == [3, 3]
         listing = (await client.get("/v1/projections", headers=auth())).json()
-        assert {p["name"]: p["lag_events"] for p in listing} == {"alert_history": 0, "registry": 0}
+        assert {p["name"]: p["lag_events"] for p in listing["items"]} == {"alert_history": 0, "registry": 0}
         assert (await client.post("/v1/projections/nope/rebuild", headers=auth())).status_code == 404
 
 

@@ -19,6 +19,7 @@ from sensorhub.bootstrap import Services, open_services
 from sensorhub.http.alert_reads import alert_channels
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.cors import cors_config
+from sensorhub.http.media_types import json_bodies_only
 from sensorhub.http.methods import with_head_and_options
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
@@ -71,6 +72,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
             ),
         ],
         guards=[scope_guard, rate_limit_guard],
+        before_request=json_bodies_only,
         cors_config=cors_config(settings),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,

@@ -12,11 +12,14 @@ from typing import Any, Literal
 from litestar import Request
 from litestar.exceptions import ValidationException
 
+from sensorhub.http.views import PATTERN_MEANINGS
+
 FieldError = dict[str, str]
 
 _MISSING = re.compile(r"^Missing required (query parameter|header|cookie|path parameter) '([^']+)'")
 _BODY_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
 _ENUM = re.compile(r"^Invalid enum value (.+)$")
+_REGEX = re.compile(r"^Expected `str` matching regex '(.+)'$")
 # "2026-01-01T00:00:00 00:00": a `+` sent unencoded arrives as a space.
 _SPACE_OFFSET = re.compile(r"\d \d{2}(:?\d{2})?$")
 PLUS_HINT = (
@@ -63,10 +66,20 @@ def _enum_message(value: str, allowed: tuple[str, ...]) -> str:
     return f"{value} is not allowed; expected one of: {', '.join(allowed)}"
 
 
+def _readable(message: str) -> str:
+    """msgspec's "Expected `str` matching regex '…'" as what the pattern means."""
+    regex = _REGEX.match(message)
+    if regex is None:
+        return message
+    pattern = regex[1].encode().decode("unicode_escape") if "\\\\" in regex[1] else regex[1]
+    meaning = PATTERN_MEANINGS.get(pattern)
+    return meaning if meaning else f"must match the pattern {pattern}"
+
+
 def _from_extra(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldError:
     source_kind = item.get("source") or ""
     key, source = str(item.get("key") or ""), str(getattr(source_kind, "value", source_kind))
-    message = str(item.get("message") or "invalid value")
+    message = _readable(str(item.get("message") or "invalid value"))
     params = request.route_handler.parsed_fn_signature.parameters
     enum = _ENUM.match(message)
     if source == "body":
@@ -77,8 +90,11 @@ def _from_extra(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldE
     param = params.get(key)
     definition = param.kwarg_definition if param is not None else None
     field = getattr(definition, "name", None) or key
-    if enum and param is not None and (allowed := literal_values(param.annotation)):
-        message = _enum_message(enum[1], allowed)
+    allowed = literal_values(param.annotation) if param is not None else ()
+    if not allowed and definition is not None and getattr(definition, "schema_extra", None):
+        allowed = tuple(str(v) for v in (definition.schema_extra or {}).get("enum", ()))
+    if allowed and (enum or message.startswith("must match the pattern")):
+        message = _enum_message(repr(request.query_params.get(field)) if not enum else enum[1], allowed)
     if source == "query":
         message += plus_hint(request.query_params.get(field))
     return {"field": field, "message": message}

@@ -13,7 +13,9 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from sensorhub import apikeys
 from sensorhub.bootstrap import Services
+from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
+from sensorhub.http.read_side import Cursor, Limit, decode_cursor, encode_cursor
 
 
 class KeyView(msgspec.Struct):
@@ -22,6 +24,11 @@ class KeyView(msgspec.Struct):
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+
+
+class KeyPage(msgspec.Struct):
+    items: list[KeyView]
+    next_cursor: str | None
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,10 +54,16 @@ class KeysController(Controller):
         return view(request.user)
 
     @get("/", opt={"scope": "admin"}, operation_id="listKeys")
-    async def list_keys(self, services: NamedDependency[Services]) -> list[KeyView]:
-        """Every key, active and revoked (never their secrets)."""
+    async def list_keys(
+        self, services: NamedDependency[Services], limit: Limit = 50, cursor: Cursor = None
+    ) -> KeyPage:
+        """Every key, active and revoked, oldest first (never their secrets)."""
+        after = decode_cursor(cursor, tuple[datetime, str]) if cursor else None
         async with services.pool.acquire() as conn:
-            return [view(k) for k in await apikeys.list_keys(conn)]
+            keys = await apikeys.list_keys(conn, after=after, limit=limit + 1)
+        items = [view(k) for k in keys[:limit]]
+        more = len(keys) > limit
+        return KeyPage(items, encode_cursor(items[-1].created_at, items[-1].key_id) if more else None)
 
     @post("/", opt={"scope": "admin"}, status_code=HTTP_201_CREATED, operation_id="createKey")
     async def create_key(self, services: NamedDependency[Services], data: JSONBody[NewKey]) -> CreatedKey:
@@ -65,9 +78,14 @@ class KeysController(Controller):
             key, secret = await apikeys.create(conn, data.name.strip(), scopes)
         return CreatedKey(key.key_id, key.name, list(key.scopes), key.created_at, key.revoked_at, secret)
 
-    @delete("/{key_id:str}", opt={"scope": "admin"}, operation_id="revokeKey")
-    async def revoke_key(self, services: NamedDependency[Services], key_id: FromPath[str]) -> None:
-        """Revoke a key; it is refused from the next request on."""
+    @delete("/{key_id:str}", opt={"scope": "admin"}, operation_id="revokeKey", responses=documented(None, 404, 409))
+    async def revoke_key(
+        self, request: Request[apikeys.ApiKey, Any, Any], services: NamedDependency[Services], key_id: FromPath[str]
+    ) -> None:
+        """Revoke a key; it is refused from the next request on. Not the key making the request
+        (409): an admin could lock themselves out; revoke it with another admin key."""
+        if key_id == request.user.key_id:
+            raise ProblemError(409, "this is the key making the request: revoke it with another admin key")
         async with services.pool.acquire() as conn:
             if not await apikeys.revoke(conn, key_id):
                 raise ProblemError(404, f"no active key with id {key_id!r}")

@@ -30,6 +30,11 @@ class ProjectionView(msgspec.Struct):
     rebuild_position: int | None
 
 
+class ProjectionPage(msgspec.Struct):
+    items: list[ProjectionView]
+    next_cursor: None
+
+
 class RebuildAccepted(msgspec.Struct):
     name: str
     state: str
@@ -40,11 +45,12 @@ class ProjectionsController(Controller):
     tags = ["projections"]
 
     @get("/", opt=ADMIN, operation_id="listProjections")
-    async def list_projections(self, services: NamedDependency[Services]) -> list[ProjectionView]:
-        """Each projection's position, lag (events not yet applied, age of the oldest) and state."""
+    async def list_projections(self, services: NamedDependency[Services]) -> ProjectionPage:
+        """Each projection's position, lag (events not yet applied, age of the oldest) and state
+        (a handful: one page, ``next_cursor`` always null)."""
         async with services.pool.acquire() as conn:
             found = await store.status(conn, services.settings.projector_heartbeat_timeout_s)
-        return [ProjectionView(**dataclasses.asdict(s)) for s in found]
+        return ProjectionPage([ProjectionView(**dataclasses.asdict(s)) for s in found], None)
 
     @post(
         "/{name:str}/rebuild",

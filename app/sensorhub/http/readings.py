@@ -24,6 +24,9 @@ from sensorhub.timeseries.store import BucketSpec, SeriesRange
 from sensorhub.timeseries.wiring import TimeSeriesSide, side_of
 
 INGEST = {"scope": "ingest", "cost": ROWS}
+BUCKET_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
+_AGG = "(" + "|".join(queries.AGGREGATES) + ")"
+AGG_PATTERN = f"^{_AGG}(,{_AGG})*$"
 READ = {"scope": "read"}
 
 
@@ -132,13 +135,34 @@ class ReadingsController(Controller):
         metric: Annotated[str, QueryParameter(description="The metric, e.g. temperature")],
         start: Annotated[datetime, QueryParameter(name="from", description="Range start (inclusive), RFC 3339")],
         end: Annotated[datetime, QueryParameter(name="to", description="Range end (exclusive), RFC 3339")],
-        bucket: Annotated[str | None, QueryParameter(description="Bucket width: 30s, 5m, 1h, 1d, 1w")] = None,
-        agg: Annotated[str | None, QueryParameter(description="avg,min,max,count,sum,first,last (default avg)")] = None,
-        fill: Annotated[str, QueryParameter(description="none, null, previous or linear")] = "none",
+        bucket: Annotated[
+            str | None,
+            QueryParameter(pattern=BUCKET_PATTERN, description="Bucket width: 30s, 5m, 1h, 1d, 1w"),
+        ] = None,
+        agg: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=AGG_PATTERN,
+                description=f"With `bucket`: comma-separated aggregates among {', '.join(queries.AGGREGATES)}"
+                " (default avg)",
+            ),
+        ] = None,
+        fill: Annotated[
+            str | None,  # not a Literal: Litestar would read `fill=null` as None
+            QueryParameter(
+                pattern=f"^({'|'.join(queries.FILLS)})$",
+                schema_extra={"enum": list(queries.FILLS)},
+                description="With `bucket`: how empty buckets appear (default none: absent)",
+            ),
+        ] = None,
     ) -> ReadingsPage:
         """Raw readings of one series in ``[from, to)``, or epoch-aligned buckets with aggregates and gap filling."""
         side = _side(services)
         _check_range(start, end, services)
+        if bucket is None:
+            for name, value in (("agg", agg), ("fill", fill)):
+                if value is not None:
+                    raise _invalid(name, f"`{name}` applies to buckets: add `bucket` (e.g. bucket=1h) or drop `{name}`")
         series = SeriesRange(device_id, metric, start, end)
         points = services.settings.readings_max_points
         async with services.pool.acquire() as conn:
@@ -155,7 +179,7 @@ class ReadingsController(Controller):
                         "to", f"more than {points} readings in this range: narrow it or ask for buckets (`bucket=1m`)"
                     )
                 return ReadingsPage(device_id, metric, None, [{"time": p.time, "value": p.value} for p in raw])
-            spec = _bucket_spec(bucket=bucket, agg=agg, fill=fill, start=start, end=end, points=points)
+            spec = _bucket_spec(bucket=bucket, agg=agg, fill=fill or "none", start=start, end=end, points=points)
             items = await side.store.buckets(conn, series, spec)
         return ReadingsPage(device_id, metric, bucket, items)
 
