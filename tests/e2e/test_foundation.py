@@ -67,7 +67,8 @@ async def test_keys_are_stored_hashed(client: AsyncTestClient[Any], database_url
 async def test_unknown_scope_and_unknown_fields_are_422(client: AsyncTestClient[Any]) -> None:
     bad_scope = await client.post("/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=auth())
     assert bad_scope.status_code == 422
-    assert bad_scope.json()["errors"][0]["field"] == "scopes"
+    assert bad_scope.json()["errors"][0]["field"] == "scopes[0]"
+    assert "read, write, ingest, admin" in bad_scope.json()["errors"][0]["message"]
     unknown = await client.post("/v1/keys", json={"name": "x", "scopes": ["read"], "admin": True}, headers=auth())
     assert unknown.status_code == 422
     assert unknown.headers["content-type"].startswith("application/problem+json")

@@ -43,7 +43,9 @@ class AlertsController(Controller):
     path = "/v1/alerts"
     tags = ["alerts"]
 
-    @get("/{alert_id:str}", opt={"scope": "read"}, operation_id="getAlert", responses=documented(AlertView))
+    @get(
+        "/{alert_id:str}", opt={"scope": "read", "etag": True}, operation_id="getAlert", responses=documented(AlertView)
+    )
     async def get_alert(
         self,
         *,
@@ -64,7 +66,7 @@ class AlertsController(Controller):
 
     @post(
         "/{alert_id:str}/acknowledge",
-        opt={"scope": "write"},
+        opt={"scope": "write", "command": True},
         operation_id="acknowledgeAlert",
         status_code=200,
         responses=documented(AlertView, 409, 412),
@@ -83,7 +85,7 @@ class AlertsController(Controller):
 
     @post(
         "/{alert_id:str}/resolve",
-        opt={"scope": "write"},
+        opt={"scope": "write", "command": True},
         operation_id="resolveAlert",
         status_code=200,
         responses=documented(AlertView, 409, 412),

@@ -48,7 +48,7 @@ from sensorhub.http.write_side import (
     write_side,
 )
 
-WRITE = {"scope": "write"}
+WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
 
 
@@ -77,7 +77,7 @@ class DevicesController(DeviceListRoutes, Controller):
 
     @post(
         "/",
-        opt=WRITE,
+        opt={**WRITE, "create": True},
         operation_id="registerDevice",
         status_code=201,
         responses=documented(DeviceView, 409, status=201),
@@ -95,7 +95,7 @@ class DevicesController(DeviceListRoutes, Controller):
         )
         return await _run(request, services, handlers.register_device, command, 201)
 
-    @get("/{device_id:str}", opt=READ, operation_id="getDevice", responses=documented(DeviceView))
+    @get("/{device_id:str}", opt={**READ, "etag": True}, operation_id="getDevice", responses=documented(DeviceView))
     async def get_device(
         self,
         *,

@@ -6,6 +6,7 @@ allowed values; a time whose ``+`` was not URL-encoded gets a hint."""
 from __future__ import annotations
 
 import re
+import types
 import typing
 from typing import Any, Literal
 
@@ -22,9 +23,7 @@ _ENUM = re.compile(r"^Invalid enum value (.+)$")
 _REGEX = re.compile(r"^Expected `str` matching regex '(.+)'$")
 # "2026-01-01T00:00:00 00:00": a `+` sent unencoded arrives as a space.
 _SPACE_OFFSET = re.compile(r"\d \d{2}(:?\d{2})?$")
-PLUS_HINT = (
-    "a `+` in a query string means a space: encode the offset as %2B (2026-01-01T00:00:00%2B00:00) or use Z"
-)
+PLUS_HINT = "a `+` in a query string means a space: encode the offset as %2B (2026-01-01T00:00:00%2B00:00) or use Z"
 
 
 def plus_hint(value: str | None) -> str:
@@ -47,18 +46,31 @@ def _body_type(request: Request[Any, Any, Any]) -> Any:
     return None if field is None else field.annotation
 
 
+def _unwrap(annotation: Any) -> Any:
+    """``Annotated[X, ...]`` → X; ``X | None`` → X."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+            annotation = args[0]
+            continue
+        return annotation
+
+
 def _struct_field_type(root: Any, path: str) -> Any:
     """The annotation of ``path`` (``metrics[0].name``) inside the body type ``root``."""
-    current = root
+    current = _unwrap(root)
     for part in re.findall(r"[^.\[\]]+", path):
-        while typing.get_origin(current) is typing.Annotated or (typing.get_args(current) and part.isdigit()):
-            current = typing.get_args(current)[0]
         if part.isdigit():
+            args = typing.get_args(current)
+            current = _unwrap(args[0]) if args else None
             continue
         hints = typing.get_type_hints(current, include_extras=True) if isinstance(current, type) else {}
         if part not in hints:
             return None
-        current = hints[part]
+        current = _unwrap(hints[part])
     return current
 
 

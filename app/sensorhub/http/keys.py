@@ -16,6 +16,7 @@ from sensorhub.bootstrap import Services
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.http.read_side import Cursor, Limit, decode_cursor, encode_cursor
+from sensorhub.http.views import NewKey
 
 
 class KeyView(msgspec.Struct):
@@ -29,11 +30,6 @@ class KeyView(msgspec.Struct):
 class KeyPage(msgspec.Struct):
     items: list[KeyView]
     next_cursor: str | None
-
-
-class NewKey(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    scopes: list[str]
 
 
 class CreatedKey(KeyView):

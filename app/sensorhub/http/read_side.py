@@ -46,7 +46,8 @@ class ReadSide:
 
     async def consistent(self, projections: tuple[str, ...], *positions: int | None) -> dict[str, str]:
         """Headers for a read that asked for ``positions``: wait up to ``read_wait_timeout_s``
-        for ``projections`` to include the highest; ``X-Stale: true`` when they did not."""
+        for ``projections`` to include the highest; ``X-Stale: true`` when they did not (also
+        for a position no event has yet)."""
         wanted = max((p for p in positions if p is not None), default=None)
         if wanted is None or wanted == 0:
             return {}
@@ -55,8 +56,8 @@ class ReadSide:
         while True:
             async with self.services.pool.acquire() as conn:
                 done = await store.reached(conn, projections, wanted)
-            if done is None:
-                raise ProblemError(400, f"no event has position {wanted}; pass the `X-Position` of a command response")
+            # None: no event has that position yet (a command committing on another replica, or a
+            # position that will never exist): wait like for any other, then answer stale.
             if done:
                 return {}
             if time.monotonic() + delay > deadline:

@@ -63,6 +63,11 @@ class ResolveBody(msgspec.Struct, forbid_unknown_fields=True):
     note: Note | None = None
 
 
+class NewKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: Text
+    scopes: Annotated[list[Literal["read", "write", "ingest", "admin"]], msgspec.Meta(min_length=1, max_length=4)]
+
+
 # One example per request body (the OpenAPI document shows them; a test keeps them valid).
 EXAMPLES: dict[type, dict[str, Any]] = {
     RegisterDeviceBody: {
@@ -76,6 +81,7 @@ EXAMPLES: dict[type, dict[str, Any]] = {
     ThresholdBody: {"min": 5.0, "max": 80.0, "severity": "warning"},
     AcknowledgeBody: {"by": "alice", "note": "on my way"},
     ResolveBody: {"by": "alice", "note": "valve replaced"},
+    NewKey: {"name": "dashboard", "scopes": ["read"]},
 }
 
 

@@ -115,7 +115,7 @@ class _WellFormedRow(msgspec.Struct):
     value: float
 
 
-class _WellFormedBatch(msgspec.Struct):
+class _WellFormedBatch(msgspec.Struct, forbid_unknown_fields=True):
     readings: list[_WellFormedRow]
 
 
@@ -153,8 +153,8 @@ def parse_json(body: bytes, max_rows: int | None = None) -> Parsed:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise BodyError(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
-        raise BodyError('expected {"readings": [{"device_id", "metric", "time", "value"}, ...]}')
+    if not isinstance(document, dict) or not isinstance(document.get("readings"), list) or len(document) != 1:
+        raise BodyError('expected {"readings": [{"device_id", "metric", "time", "value"}, ...]} and nothing else')
     _check_rows(len(document["readings"]), max_rows)
     return _collect(document["readings"])
 
