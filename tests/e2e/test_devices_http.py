@@ -84,7 +84,7 @@ async def test_if_match_mismatch_is_412_with_the_current_version(client: AsyncTe
     assert ok.headers["etag"] == '"3"'
     assert (ok.json()["name"], ok.json()["site"], ok.json()["version"]) == ("A", "b", 3)
     bad = await client.patch("/v1/devices/dev-1", json={"name": "B"}, headers={**auth(), "If-Match": "yesterday"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "If-Match"
 
 
 async def test_thresholds_and_decommission(client: AsyncTestClient[Any]) -> None:

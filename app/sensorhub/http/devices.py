@@ -104,7 +104,7 @@ class DevicesController(DeviceListRoutes, Controller):
         device_id: FromPath[str],
         at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
         version: Annotated[
-            int | None, QueryParameter(ge=1, description="Time travel: the state after this version")
+            int | None, QueryParameter(ge=1, le=2**63 - 1, description="Time travel: the state after this version")
         ] = None,
         min_position: read_side.MinPositionQuery = None,
         x_min_position: read_side.MinPositionHeader = None,
@@ -203,7 +203,9 @@ class DevicesController(DeviceListRoutes, Controller):
         self,
         services: NamedDependency[Services],
         device_id: FromPath[str],
-        from_version: Annotated[int, QueryParameter(ge=1, description="First stream version to return")] = 1,
+        from_version: Annotated[
+            int, QueryParameter(ge=1, le=2**63 - 1, description="First stream version to return")
+        ] = 1,
         cursor: Annotated[
             str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
         ] = None,

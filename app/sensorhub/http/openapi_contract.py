@@ -57,15 +57,51 @@ RATE_LIMIT_HEADERS = {
 RETRY_AFTER = _header("Seconds to wait before retrying", {"type": "string", "pattern": "^[0-9]+$"})
 
 
-def _flags(app: Litestar) -> dict[str, dict[str, Any]]:
-    """operationId → the route's opt."""
-    found: dict[str, dict[str, Any]] = {}
+def _handlers(app: Litestar) -> dict[str, Any]:
+    """operationId → route handler."""
+    found: dict[str, Any] = {}
     for route in app.routes:
         if isinstance(route, HTTPRoute):
             for handler, _ in route.route_handler_map.values():
                 if isinstance(handler.operation_id, str):
-                    found[handler.operation_id] = dict(handler.opt)
+                    found[handler.operation_id] = handler
     return found
+
+
+_BOUNDS = {
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusiveMinimum",
+    "lt": "exclusiveMaximum",
+    "min_length": "minLength",
+    "max_length": "maxLength",
+    "pattern": "pattern",
+}
+
+
+def _declared_bounds(handler: Any) -> dict[str, dict[str, Any]]:
+    """Wire name → the bounds its ``QueryParameter``/``HeaderParameter`` declares (Litestar leaves
+    them out of the document for an optional parameter, yet enforces them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        definition = field.kwarg_definition
+        if definition is None or not hasattr(definition, "ge"):
+            continue
+        bounds = {
+            key: getattr(definition, attr)
+            for attr, key in _BOUNDS.items()
+            if getattr(definition, attr, None) is not None
+        }
+        out[getattr(definition, "name", None) or name] = bounds
+    return out
+
+
+def _exact(schema: dict[str, Any]) -> None:
+    """Integer bounds as integers: 2**63 - 1 as a float is 2**63, and a fuzzer takes it at its word."""
+    if schema.get("type") == "integer":
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(schema.get(key), float):
+                schema[key] = int(schema[key])
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -103,17 +139,21 @@ def _close(schema: dict[str, Any], components: dict[str, Any], seen: set[str]) -
 
 def apply_contract(doc: dict[str, Any], app: Litestar, examples: dict[str, Any]) -> None:
     """``examples``: component name → example request body."""
-    flags = _flags(app)
+    handlers = _handlers(app)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            opt = flags.get(operation.get("operationId", ""), {})
+            handler = handlers.get(operation.get("operationId", ""))
+            opt = dict(handler.opt) if handler is not None else {}
+            bounds = _declared_bounds(handler) if handler is not None else {}
             params: list[dict[str, Any]] = operation.setdefault("parameters", [])
             for param in params:
                 if param.get("in") in ("query", "header") and isinstance(param.get("schema"), dict):
                     param["schema"] = _without_null(param["schema"])
+                    param["schema"].update(bounds.get(param["name"], {}))
+                    _exact(param["schema"])
             responses: dict[str, Any] = operation["responses"]
             ok = [r for code, r in responses.items() if code.startswith("2")]
             if opt.get("command"):

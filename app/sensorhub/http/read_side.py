@@ -22,18 +22,20 @@ from sensorhub.http.views import AlertView, BoundsView, DeviceView, MetricBody, 
 from sensorhub.projections import queries, store
 from sensorhub.projections.cache import ReadCache
 
+MAX_POSITION = 2**63 - 1
 MinPositionHeader = Annotated[
     int | None,
     HeaderParameter(
         name="X-Min-Position",
         ge=0,
+        le=MAX_POSITION,
         required=False,
         description="Wait (bounded) until the read models include this position (from a command's `X-Position`)",
     ),
 ]
 MinPositionQuery = Annotated[
     int | None,
-    QueryParameter(name="min_position", ge=0, required=False, description="Same as the `X-Min-Position` header"),
+    QueryParameter(name="min_position", ge=0, le=MAX_POSITION, required=False, description="Same as the `X-Min-Position` header"),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
@@ -88,9 +90,8 @@ def decode_cursor(cursor: str, shape: type[Any]) -> Any:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise ProblemError(
-            400, "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
-        ) from None
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]}) from None
 
 
 def device_view(row: dict[str, Any]) -> DeviceView:

@@ -31,7 +31,7 @@ from sensorhub.eventstore.registry import EventTypeRegistry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.http.problems import ProblemError
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,18})"?\s*$')
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def if_match(request: Request[Any, Any, Any]) -> int | None:
         return None
     match = _ETAG.match(raw)
     if match is None:
-        raise ProblemError(400, f'If-Match must be an ETag this API returned, such as "3"; got {raw!r}')
+        message = f'If-Match must be an ETag this API returned, such as "3"; got {raw!r}'
+        raise ProblemError(422, message, extra={"errors": [{"field": "If-Match", "message": message}]})
     return int(match[1])
 
 
@@ -148,8 +149,11 @@ async def idempotent(
     Only successful responses are stored; a failed command may be retried with the same key.
     """
     key = request.headers.get("idempotency-key")
-    if not key:
+    if key is None:
         return await run()
+    if not key.strip():
+        message = "Idempotency-Key must not be empty: send a new unique value (a UUID) per command, or no header"
+        raise ProblemError(422, message, extra={"errors": [{"field": "Idempotency-Key", "message": message}]})
     if len(key) > MAX_IDEMPOTENCY_KEY:
         message = f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters (a UUID is 36)"
         raise ProblemError(422, message, extra={"errors": [{"field": "Idempotency-Key", "message": message}]})
