@@ -35,7 +35,9 @@ MinPositionHeader = Annotated[
 ]
 MinPositionQuery = Annotated[
     int | None,
-    QueryParameter(name="min_position", ge=0, le=MAX_POSITION, required=False, description="Same as the `X-Min-Position` header"),
+    QueryParameter(
+        name="min_position", ge=0, le=MAX_POSITION, required=False, description="Same as the `X-Min-Position` header"
+    ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
