@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.service import Service  # noqa: E402
 
 PHASES = "examples,coverage,fuzzing,stateful"
+CONFIG = ROOT / "tests" / "security" / "schemathesis.toml"
 
 
 def _env(name: str) -> str:
@@ -65,6 +66,7 @@ def main() -> int:
         service.start()
         command = [
             str(ROOT / ".venv" / "bin" / "schemathesis"),
+            f"--config-file={CONFIG}",
             "run",
             f"{service.base_url}/schema/openapi.json",
             "--checks=all",

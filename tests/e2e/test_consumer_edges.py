@@ -51,6 +51,10 @@ async def test_options_answers_without_a_key_and_leaks_nothing(client: AsyncTest
         assert response.status_code == 204, f"{path}: {response.status_code} {response.text}"
         assert "scope" not in response.text
         assert "GET" in response.headers["allow"] or "POST" in response.headers["allow"]
+    # Every method of the path, also where two handlers of one controller share it.
+    allow = (await client.options("/v1/devices/dev-1/thresholds/temperature")).headers["allow"]
+    assert allow == "DELETE, OPTIONS, PUT"
+    assert (await client.options("/v1/devices/dev-1")).headers["allow"] == "GET, HEAD, OPTIONS, PATCH"
     # Without configured origins nothing is allowed cross-origin.
     preflight = await client.options(
         "/v1/devices", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
@@ -207,6 +211,15 @@ async def test_enum_errors_list_the_allowed_values(client: AsyncTestClient[Any])
         )
     )["severity"]
     assert all(v in severity for v in ("info", "warning", "critical"))
+
+
+async def test_query_values_are_not_read_leniently(client: AsyncTestClient[Any]) -> None:
+    await register(client)
+    null = await client.get("/v1/devices?status=null", headers=auth())
+    assert "decommissioned" in errors_of(null)["status"]
+    assert set(errors_of(await client.get("/v1/devices/dev-1?version=null", headers=auth()))) == {"version"}
+    number = await client.get("/v1/alerts/history?from=0.5&to=2026-01-01T00:00:00Z", headers=auth())
+    assert "RFC 3339" in errors_of(number)["from"]
 
 
 async def test_an_unencoded_plus_in_a_time_hints_at_url_encoding(client: AsyncTestClient[Any]) -> None:

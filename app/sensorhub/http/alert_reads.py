@@ -137,7 +137,12 @@ class AlertReadsController(Controller):
         body = await rs.cached("registry", key, load, fresh=bool(min_position or x_min_position))
         return Response(body, media_type="application/json", headers=headers)
 
-    @get("/history", opt=READ, operation_id="alertHistory", responses=documented(AlertHistory))
+    @get(
+        "/history",
+        opt=READ,
+        operation_id="alertHistory",
+        responses=documented(AlertHistory | BucketedAlertHistory),  # pyright: ignore[reportArgumentType]
+    )
     async def history(
         self,
         *,
@@ -145,7 +150,10 @@ class AlertReadsController(Controller):
         start: Annotated[datetime, QueryParameter(name="from", description="Start (inclusive), RFC 3339")],
         end: Annotated[datetime, QueryParameter(name="to", description="End (exclusive), RFC 3339")],
         device_id: Annotated[str | None, QueryParameter(description="One device (default: all)")] = None,
-        bucket: Annotated[str | None, QueryParameter(description="Count transitions per bucket, e.g. 1h")] = None,
+        bucket: Annotated[
+            str | None,
+            QueryParameter(pattern=r"^[1-9][0-9]{0,5}[smhd]$", description="Count transitions per bucket, e.g. 1h"),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
         cursor: Cursor = None,
         min_position: MinPositionQuery = None,

@@ -19,6 +19,7 @@ from sensorhub.bootstrap import Services, open_services
 from sensorhub.http.alert_reads import alert_channels
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.cors import cors_config
+from sensorhub.http.field_errors import refuse_loose_query_values
 from sensorhub.http.media_types import json_bodies_only
 from sensorhub.http.methods import with_head_and_options
 from sensorhub.http.openapi import enrich_app_schema
@@ -40,6 +41,12 @@ def provide_services(state: State) -> Services:
 
 def provide_request_meta(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"request_id": request.headers.get("x-request-id")}
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """Before every handler: what its signature cannot refuse on its own."""
+    await json_bodies_only(request)
+    refuse_loose_query_values(request)
 
 
 def create_app(settings: Settings, services_factory: ServicesFactory | None = None) -> Litestar:
@@ -72,7 +79,7 @@ def create_app(settings: Settings, services_factory: ServicesFactory | None = No
             ),
         ],
         guards=[scope_guard, rate_limit_guard],
-        before_request=json_bodies_only,
+        before_request=check_request,
         cors_config=cors_config(settings),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,

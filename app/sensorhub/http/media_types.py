@@ -17,7 +17,6 @@ def is_json(content_type: str) -> bool:
 
 
 async def json_bodies_only(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` hook."""
     if "data" not in request.route_handler.parsed_fn_signature.parameters:
         return
     content_type = request.headers.get("content-type")

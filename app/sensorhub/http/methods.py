@@ -10,6 +10,7 @@ served by two handlers of one controller).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Litestar
@@ -17,13 +18,18 @@ from litestar.routes import HTTPRoute
 from litestar.types import Message, Receive, Scope, Send
 
 
+def _template(path: str) -> str:
+    """``/v1/devices/{device_id:str}`` → ``/v1/devices/{device_id}``."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
+
+
 def methods_by_path(app: Litestar) -> dict[str, list[str]]:
-    """Each route path (as Litestar templates it) and its methods, ``HEAD`` and ``OPTIONS`` included."""
+    """Each route path template and its methods, ``HEAD`` and ``OPTIONS`` included."""
     found: dict[str, set[str]] = {}
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
-        methods = found.setdefault(route.path, set())
+        methods = found.setdefault(_template(route.path), set())
         for method, (handler, _) in route.route_handler_map.items():
             methods.add(method)
             if method == "GET" and handler.opt.get("head", True):
@@ -72,7 +78,7 @@ def with_head_and_options(app: Litestar) -> None:
 def _fixing_allow(scope: Scope, send: Send, allowed: Any) -> Send:
     async def fixed(message: Message) -> None:
         if message["type"] == "http.response.start" and message["status"] == 204:
-            methods = allowed(str(scope.get("path_template", "")))
+            methods = allowed(_template(str(scope.get("path_template", ""))))
             if methods:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
                 headers.append((b"allow", ", ".join(methods).encode()))

@@ -81,6 +81,9 @@ def documented(success: Any = None, *errors: int, status: int = 200, description
 
 
 EVENT_STREAM = "text/event-stream"
+# What ``parse_csv`` checks first: the header row (cells trimmed), after an optional BOM.
+_SP = r"[^\S\r\n]*"  # blanks within a line
+CSV_PATTERN = "^\\ufeff?" + ",".join(rf"{_SP}{c}{_SP}" for c in ("device_id", "metric", "time", "value")) + r"(\r?\n|$)"
 
 
 class ServerSentEventRecord(msgspec.Struct):
@@ -177,7 +180,12 @@ class ReadingsBodyOperation(Operation):
                 ),
                 "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
                 "text/csv": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, description="header: device_id,metric,time,value")
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        description="A header row `device_id,metric,time,value`, then one reading per line",
+                        pattern=CSV_PATTERN,
+                    ),
+                    example="device_id,metric,time,value\nboiler-1,temperature,2026-01-01T12:00:00Z,21.5\n",
                 ),
             },
         )
