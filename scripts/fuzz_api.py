@@ -4,8 +4,9 @@ fuzzing, stateful), within a time budget. Exit status is schemathesis's (0: no f
     .venv/bin/python scripts/fuzz_api.py [--max-time 300] [extra schemathesis options]
 
 Needs the test clusters (``make provision-test``); ``make fuzz-api`` runs both. The service gets a
-fresh database on the TimescaleDB test cluster, the test Redis, and a 1 s alert-stream lifetime
-(each fuzzed call to the never-ending SSE endpoint then costs about a second).
+fresh database on the TimescaleDB test cluster, the test Redis, a 1 s alert-stream lifetime (each
+fuzzed call to the never-ending SSE endpoint then costs about a second) and a 0.2 s read wait (most
+fuzzed ``X-Min-Position`` values name no event yet: the read waits, then answers ``X-Stale``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main() -> int:
     name = f"sensorhub_fuzz_{os.getpid()}"
     url = asyncio.run(_database(server, name, drop=False))
     log_file = Path(tempfile.gettempdir()) / f"{name}.log"
-    service = Service(url, redis_url=redis_url, log_file=log_file, sse_max_duration_s="1")
+    service = Service(url, redis_url=redis_url, log_file=log_file, sse_max_duration_s="1", read_wait_timeout_s="0.2")
     try:
         service.start()
         command = [
