@@ -22,7 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_BIN = Path(os.environ.get("SENSORHUB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """PostgreSQL 17's executables: scripts/provision.sh names their directory in .local/test.env and pg.env."""
+    value = os.environ.get("SENSORHUB_TEST_PG_BIN", "")
+    env_file = ROOT / ".local" / "pg.env"
+    if not value and env_file.exists():
+        value = env_file.read_text().partition("SENSORHUB_TEST_PG_BIN=")[2].strip()
+    if not value:
+        raise RuntimeError("SENSORHUB_TEST_PG_BIN is not set: run scripts/provision.sh binaries (or make bench)")
+    return Path(value)
+
+
+def _bin_major() -> str:
+    out = subprocess.run([str(_pg_bin() / "pg_ctl"), "--version"], check=True, capture_output=True, text=True)
+    return out.stdout.split()[2].split(".")[0]  # "pg_ctl (PostgreSQL) 17.12 (Debian ...)"
 
 
 def _as_owner() -> list[str]:
@@ -67,6 +82,10 @@ class Cluster:
     def ensure(self, first_port: int = 55440) -> Cluster:
         """initdb if needed, then start if not running. Idempotent."""
         self.data.parent.mkdir(parents=True, exist_ok=True)
+        version = self.data / "PG_VERSION"
+        if version.exists() and version.read_text().strip() != _bin_major():
+            # Bench and throwaway clusters hold generated data only: re-initialised by the current major.
+            self.destroy()
         fresh = not (self.data / "PG_VERSION").exists()
         if fresh:
             self.data.mkdir(mode=0o700, exist_ok=True)
@@ -75,7 +94,7 @@ class Cluster:
                 shutil.chown(self.data, "postgres")
                 shutil.chown(self.run_dir, "postgres")
             self._run(
-                str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                str(_pg_bin() / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                 "-E", "UTF8", "--locale=C.UTF-8",
             )
             self.port = free_port(first_port)
@@ -112,11 +131,11 @@ class Cluster:
         return self
 
     def running(self) -> bool:
-        return self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status", check=False).returncode == 0
+        return self._run(str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "status", check=False).returncode == 0
 
     def start(self) -> None:
         result = self._run(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start",
+            str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60", "start",
             check=False,
         )
         if result.returncode != 0:
@@ -125,7 +144,7 @@ class Cluster:
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():
-            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+            self._run(str(_pg_bin() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def destroy(self) -> None:
         self.stop("immediate")
@@ -168,5 +187,5 @@ def wait_until_accepting(cluster: Cluster, timeout: float = 30) -> None:
 
 def _pg_isready(cluster: Cluster) -> bool:
     return subprocess.run(
-        [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(cluster.port), "-q"], check=False
+        [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(cluster.port), "-q"], check=False
     ).returncode == 0

@@ -19,7 +19,7 @@ from sensorhub.domain.device import Device, DeviceState
 from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
 from sensorhub.domain.device_events import DeviceRenamed
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work

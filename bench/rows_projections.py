@@ -11,7 +11,7 @@ from typing import Any
 
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.projections import store
-from sensorhub.projections.catalog import all_projections
+from sensorhub.projections.by_name import all_projections
 from sensorhub.projections.projector import Projector
 from sensorhub.projections.runner import RunnerConfig
 

@@ -13,12 +13,12 @@ from sensorhub.application.unit_of_work import CommandContext
 from sensorhub.domain.device import Device
 from sensorhub.domain.device_commands import RegisterDevice
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
-from sensorhub.ingest.rows import Parsed, Reading
+from sensorhub.ingest.rows import Parsed
 from sensorhub.ingest.service import ReadingsIngest
-from sensorhub.timeseries.store import BucketSpec, SeriesRange, TimeSeriesStore
+from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange, TimeSeriesStore
 
 from bench.context import Context
 from bench.core import (

@@ -8,17 +8,18 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import settings as settings_module
-from infra.cache import Cache, CacheArgs
-from infra.cluster import Cluster, ClusterArgs
-from infra.database import Database, DatabaseArgs
-from infra.keys import Keys, KeysArgs
-from infra.network import Vpc, VpcArgs
-from infra.observability import Observability, ObservabilityArgs
-from infra.platform_addons import PlatformAddons, PlatformAddonsArgs
-from infra.registry import Registry, RegistryArgs
-from infra.service import Service, ServiceArgs
+from infra.components import service as service_module
+from infra.components.cache import Cache, CacheArgs
+from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.keys import Keys, KeysArgs
+from infra.components.network import Vpc, VpcArgs
+from infra.components.observability import Observability, ObservabilityArgs
+from infra.components.platform_addons import GP3, PlatformAddons, PlatformAddonsArgs
+from infra.components.registry import Registry, RegistryArgs
+from infra.components.service import Service, ServiceArgs
+from infra.components.storage import Storage, StorageArgs
 from infra.settings import StackSettings
-from infra.storage import Storage, StorageArgs
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,10 +98,12 @@ def build(s: StackSettings) -> None:
     ), on_aws)
 
     addons = PlatformAddons("addons", PlatformAddonsArgs(
-        cluster_name=cluster_name, region=s.region, vpc_id=network.vpc_id,
+        prefix=s.prefix, cluster_name=cluster_name, region=s.region, vpc_id=network.vpc_id,
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_provider_url=cluster.oidc_provider_url,
-        k8s_provider=cluster.provider,
-    ), pulumi.ResourceOptions(providers={"aws": provider}, depends_on=cluster.node_groups))
+        k8s_provider=cluster.provider, file_system_id=storage.file_system.id, logs_key_arn=keys.arn("logs"),
+        log_retention_days=s.observability.log_retention_days, workload_namespace=service_module.NAMESPACE,
+    ), pulumi.ResourceOptions(providers={"aws": provider},
+                              depends_on=[*cluster.node_groups, *cluster.addons.values()]))
 
     service = Service("service", ServiceArgs(
         prefix=s.prefix, environment=s.environment, region=s.region, settings=s.service,
@@ -108,11 +111,11 @@ def build(s: StackSettings) -> None:
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_provider_url=cluster.oidc_provider_url,
         archive_bucket=storage.bucket.bucket, archive_bucket_arn=storage.bucket.arn,
         database_engine=database.engine, database_endpoint=database.endpoint,
-        database_secret_arn=database.credentials_secret_arn,
+        database_secret_arn=database.credentials_secret_arn, app_credentials=database.app_credentials,
         cache_endpoint=cache.endpoint, cache_secret_arn=cache.auth_secret_arn,
         secrets_key_arn=keys.arn("secrets"), storage_key_arn=keys.arn("storage"),
         bootstrap_admin_key=s.secrets.bootstrap_admin_key, protected=protected,
-        depends_on=[addons.external_secrets, addons.load_balancer_controller],
+        depends_on=[addons.external_secrets, addons.load_balancer_controller, cluster.addons["metrics-server"]],
     ), on_aws)
 
     Observability("observability", ObservabilityArgs(
@@ -121,7 +124,8 @@ def build(s: StackSettings) -> None:
         database_identifier=database.identifier if database.instance is not None else None,
         cache_replication_group_id=cache.replication_group_id, cache_node_count=1 + s.cache.replicas,
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_provider_url=cluster.oidc_provider_url,
-        depends_on=[service.namespace],
+        workload_namespace=service_module.NAMESPACE, workload_labels=service_module.labels, storage_class=GP3,
+        depends_on=[service.namespace, addons.storage_classes[GP3]],
     ), on_aws)
 
     pulumi.export("apiUrl", service.api_url)

@@ -4,17 +4,18 @@
 # (packages, the TimescaleDB build, clusters, running servers) is left alone,
 # so a second run takes about a second.
 #
-#   scripts/provision.sh run    one PostgreSQL 15 + TimescaleDB (Apache) cluster and one Redis for `make run`
+#   scripts/provision.sh run    one PostgreSQL 17 + TimescaleDB (Apache) cluster and one Redis for `make run`
 #   scripts/provision.sh test   the clusters for `make test`: TimescaleDB (Apache) and plain PostgreSQL, plus Redis
 #   scripts/provision.sh stop [run|test]   stop the servers of that profile
+#   scripts/provision.sh binaries   only the PostgreSQL 17 binaries; .local/pg.env names their directory
 #
 # Everything lives under .local/ (ignored by git). The resulting URLs are
 # written to .local/<profile>.env as shell assignments.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
+PGVER=17
+PGBIN=""   # set by ensure_postgres
 LOCAL=${SENSORHUB_LOCAL_DIR:-$here/.local}
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -35,39 +36,39 @@ ensure_packages() {
   $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-# ------------------------------------------------- TimescaleDB (Apache-2 edition)
-# Debian 12 ships no TimescaleDB; Debian 13's source package builds cleanly
-# against bookworm's PostgreSQL 15 with APACHE_ONLY=ON (about a minute here).
-ensure_timescaledb() {
-  local pkglib share
-  pkglib=$("$PGBIN/pg_config" --pkglibdir); share=$("$PGBIN/pg_config" --sharedir)
-  if [ -f "$pkglib/timescaledb.so" ] && [ -f "$share/extension/timescaledb.control" ]; then
-    return 0
+# ------------------------------------ PostgreSQL 17 + TimescaleDB (Apache-2 edition)
+# Production runs PostgreSQL 17, Debian 12 ships 15: scripts/pg17-rootfs.sh
+# provides Debian 13's PostgreSQL 17 and its Apache-only TimescaleDB package,
+# built once per machine into a shared cache (docs/postgres.md).
+ensure_postgres() {
+  PGBIN=$("$here/scripts/pg17-rootfs.sh" ensure)
+  mkdir -p "$LOCAL"
+  echo "SENSORHUB_TEST_PG_BIN=$PGBIN" > "$LOCAL/pg.env.tmp" && mv "$LOCAL/pg.env.tmp" "$LOCAL/pg.env"
+}
+
+# data_major_ok NAME DURABLE: a data directory initialised by another major
+# cannot be started by this one. Throwaway clusters are re-initialised; a
+# durable one (`make run`'s) is left untouched and provisioning stops.
+data_major_ok() {
+  local name=$1 durable=$2 data=$LOCAL/pg/$1 major
+  [ -s "$data/PG_VERSION" ] || return 0
+  major=$(cat "$data/PG_VERSION")
+  [ "$major" = "$PGVER" ] && return 0
+  if [ "$durable" = yes ]; then
+    cat >&2 <<MSG
+provision: $data was initialised by PostgreSQL $major; sensorhub now runs PostgreSQL $PGVER.
+  Its data is left as it is. Either keep it: move it aside and dump it with PostgreSQL $major
+  (docs/postgres.md, "Moving a PostgreSQL $major cluster"), e.g. mv $data $data.pg$major;
+  or discard it: make clean-local (removes all of .local).
+MSG
+    exit 1
   fi
-  ensure_packages postgresql-server-dev-$PGVER cmake gcc make libssl-dev dpkg-dev xz-utils
-  local base=$LOCAL/build/timescaledb apt
-  apt=$base/apt
-  mkdir -p "$apt/lists/partial" "$base/src"
-  local mirror
-  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [ -n "$mirror" ] || { echo "provision: no Debian mirror found in the apt sources" >&2; exit 1; }
-  # A private source list: the system's apt sources are not touched.
-  echo "deb-src $mirror trixie main" > "$apt/sources.list"
-  local aptopt=(-o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
-                -o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
-  log "fetching the timescaledb source package (Debian trixie)"
-  apt-get "${aptopt[@]}" update -qq
-  (cd "$base/src" && rm -rf timescaledb-*/ timescaledb_* && apt-get "${aptopt[@]}" source -qq timescaledb >/dev/null)
-  local src blog=$base/build.log
-  src=$(ls -d "$base"/src/timescaledb-*/ | head -n1)
-  log "building $(basename "$src") (Apache-2 edition) — about a minute; log: $blog"
-  { cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DPG_CONFIG="$PGBIN/pg_config" \
-        -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
-        -DSEND_TELEMETRY_DEFAULT=OFF -DUSE_TELEMETRY=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF &&
-    make -C "$src/build" -j"$(nproc)" &&
-    $SUDO make -C "$src/build" install; } > "$blog" 2>&1 || { tail -n 40 "$blog" >&2; exit 1; }
-  log "timescaledb installed"
+  log "$name cluster was initialised by PostgreSQL $major: re-initialising it with $PGVER (a throwaway test cluster)"
+  local pid; pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$data" "$LOCAL/pg/$name.run"
 }
 
 # ---------------------------------------------------------------- ports
@@ -91,6 +92,7 @@ fi
 start_cluster() {
   local name=$1 port=$2 tsdb=$3 durable=$4
   local data=$LOCAL/pg/$name run=$LOCAL/pg/$name.run
+  data_major_ok "$name" "$durable"
   if [ "$(id -u)" -eq 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
   fi
@@ -135,11 +137,14 @@ start_cluster() {
 }
 
 stop_cluster() {
-  local data=$LOCAL/pg/$1
+  local data=$LOCAL/pg/$1 pgctl
   [ -s "$data/PG_VERSION" ] || return 0
-  if "${AS[@]}" "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  # The cluster's own major's pg_ctl if the host has it (a PostgreSQL 15 cluster), else 17's.
+  pgctl=/usr/lib/postgresql/$(cat "$data/PG_VERSION")/bin/pg_ctl
+  [ -x "$pgctl" ] || pgctl=$("$here/scripts/pg17-rootfs.sh" bindir)/pg_ctl
+  if "${AS[@]}" "$pgctl" -D "$data" status >/dev/null 2>&1; then
     log "stopping $1 cluster"
-    "${AS[@]}" "$PGBIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+    "${AS[@]}" "$pgctl" -D "$data" -m fast -w stop >/dev/null
   fi
 }
 
@@ -184,8 +189,8 @@ TEST_PLAIN_PORT=${SENSORHUB_TEST_PLAIN_PORT:-55433}
 TEST_REDIS_PORT=${SENSORHUB_TEST_REDIS_PORT:-56372}
 
 base_packages() {
-  ensure_packages postgresql-$PGVER postgresql-client-$PGVER redis-server
-  ensure_timescaledb
+  ensure_packages redis-server
+  ensure_postgres
 }
 
 profile=${1:-}
@@ -232,6 +237,7 @@ SENSORHUB_TEST_REDIS_DIR=$LOCAL/redis/test
 SENSORHUB_TEST_PG_BIN=$PGBIN
 EOF
     ;;
+  binaries) ensure_postgres ;;   # only the PostgreSQL binaries (.local/pg.env), e.g. for `make bench`
   stop-pg) stop_cluster "${2:?cluster name}" ;;
   stop-redis) stop_redis "${2:?redis name}" ;;
   stop)
@@ -243,6 +249,6 @@ EOF
     esac
     ;;
   *)
-    echo "usage: $0 run|test|stop [run|test|all]" >&2; exit 2 ;;
+    echo "usage: $0 run|test|binaries|stop [run|test|all]" >&2; exit 2 ;;
 esac
 log "done"

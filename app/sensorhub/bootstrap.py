@@ -1,89 +1,53 @@
-"""Wiring in one place: what a running service process holds.
+"""The composition root: the one place that builds adapters and wires them into a process.
 
-:func:`open_services` is an async context manager used by the HTTP lifespan
-and by the worker CLIs: it opens the pool and the Redis client, applies
-migrations where configured, and closes everything on exit.
+:func:`open_services` opens the pool and the Redis client, applies migrations where configured,
+builds the event codec, the unit-of-work factory, the read cache, the idempotency records and
+the time-series store with its ingest, and closes everything on exit. :func:`create_app` is the
+HTTP service built on it (``sensorhub serve`` runs :func:`create_app_from_env`).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 import redis.asyncio as aioredis
+from litestar import Litestar
 
 from sensorhub import apikeys, migrations
+from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
 from sensorhub.db import create_pool
+from sensorhub.eventstore.codec import EventTypeRegistry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.notify import AppendNotifier
-from sensorhub.observability import REDIS_UP, get_logger
+from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
+from sensorhub.http.app import build_app
+from sensorhub.idempotency import PostgresIdempotencyRecords
+from sensorhub.ingest.catalog import EventStoreDeviceCatalog
+from sensorhub.ingest.service import ReadingsIngest
+from sensorhub.observability import DATABASE_UP, REDIS_UP, configure_logging, get_logger
 from sensorhub.projections import store as projection_store
-from sensorhub.settings import Settings
-from sensorhub.timeseries import wiring as timeseries_wiring
+from sensorhub.projections.alert_stream import alert_channels
+from sensorhub.projections.cache import ReadCache
+from sensorhub.runtime import (
+    CheckResult,
+    ReadinessCheck,
+    Services,
+    TimeSeries,
+    UnitOfWorkFactory,
+    connect_redis,
+    redis_ping,
+)
+from sensorhub.settings import Settings, load_settings
+from sensorhub.timeseries.engines import EngineError
+from sensorhub.timeseries.store import TimeSeriesStore
 
 log = get_logger("sensorhub")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    ok: bool
-    detail: str
-    critical: bool = True
-
-
-ReadinessCheck = Callable[["Services"], Awaitable[CheckResult]]
-
-
-@dataclass
-class Services:
-    settings: Settings
-    pool: asyncpg.Pool
-    redis: aioredis.Redis | None
-    # name -> check; ``/health/ready`` runs them all. Adapters add their own.
-    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    # Extra components keyed by name, for adapters that are optional at runtime.
-    extras: dict[str, Any] = field(default_factory=dict)
-    # Wakes projectors after appends commit (coalesced NOTIFY); None: they only poll.
-    append_notifier: AppendNotifier | None = None
-
-
-async def redis_ping(client: aioredis.Redis) -> None:
-    result = client.ping()  # typed as ``Awaitable[bool] | bool`` by redis-py
-    if inspect.isawaitable(result):
-        await result
-
-
-async def connect_redis(settings: Settings) -> aioredis.Redis | None:
-    if settings.redis_url is None:
-        log.warning("redis not configured: using in-process cache and fan-out (single process only)")
-        REDIS_UP.set(0)
-        return None
-    client: aioredis.Redis = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
-    )
-    try:
-        await redis_ping(client)
-        REDIS_UP.set(1)
-    except Exception as exc:
-        REDIS_UP.set(0)
-        log.warning("redis unreachable at start-up: degraded until it returns", error=str(exc))
-    return client
-
-
-async def projector_heartbeat(services: Services) -> CheckResult:
-    """Every projection has a leader with a fresh heartbeat (critical when `require_projector`)."""
-    timeout = services.settings.projector_heartbeat_timeout_s
-    try:
-        async with services.pool.acquire(timeout=2.0) as conn:
-            found = await projection_store.status(conn, timeout)
-    except Exception as exc:
-        return CheckResult(False, f"projector state unknown: {type(exc).__name__}", services.settings.require_projector)
-    stale = [s.name for s in found if s.state == "stopped"]
-    detail = f"no fresh heartbeat for {', '.join(stale)}" if stale else "every projection has a live leader"
-    return CheckResult(not stale, detail, critical=services.settings.require_projector)
+CHECK_TIMEOUT_S = 2.0
 
 
 @asynccontextmanager
@@ -104,8 +68,20 @@ async def open_services(
             log.info("bootstrap admin key ensured", key_id=key.key_id)
         redis_client = await connect_redis(settings)
         notifier = AppendNotifier(pool)
-        services = Services(settings=settings, pool=pool, redis=redis_client, append_notifier=notifier)
-        await timeseries_wiring.attach(services)
+        codec = build_registry()
+        services = Services(
+            settings=settings,
+            pool=pool,
+            redis=redis_client,
+            codec=codec,
+            events=PostgresEventStore(pool),
+            unit_of_work=unit_of_work_factory(pool, codec, settings, notifier),
+            read_cache=ReadCache(pool, redis_client, settings.read_cache_ttl_s),
+            idempotency=PostgresIdempotencyRecords(pool),
+            append_notifier=notifier,
+        )
+        services.readiness.update(database=database_check, redis=redis_check)
+        services.timeseries = await open_timeseries(services)
         services.readiness["projector"] = projector_heartbeat
         yield services
     finally:
@@ -114,3 +90,114 @@ async def open_services(
         if redis_client is not None:
             await redis_client.aclose()
         await pool.close()
+
+
+def unit_of_work_factory(
+    pool: asyncpg.Pool, codec: EventTypeRegistry, settings: Settings, notifier: AppendNotifier | None
+) -> UnitOfWorkFactory:
+    def unit_of_work(context: CommandContext | None) -> AbstractAsyncContextManager[UnitOfWork]:
+        return postgres_unit_of_work(
+            pool, codec, context=context, snapshot_every=settings.snapshot_every, notifier=notifier
+        )
+
+    return unit_of_work
+
+
+async def open_timeseries(services: Services) -> TimeSeries | None:
+    """Detect the engine and build the store and ingest on it. A database that is not migrated yet
+    (or an engine that cannot serve) is reported by readiness rather than failing start-up."""
+    settings = services.settings
+    async with services.pool.acquire() as conn:
+        if await conn.fetchval("SELECT to_regclass('timeseries_engine')") is None:
+            log.warning("time-series tables missing: run `sensorhub migrate`")
+            services.readiness["timeseries"] = fixed(
+                CheckResult(False, "time-series tables missing: run `sensorhub migrate`")
+            )
+            return None
+        try:
+            store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
+        except EngineError as exc:
+            services.readiness["timeseries"] = fixed(CheckResult(False, str(exc)))
+            log.error("time-series engine unavailable", error=str(exc))
+            return None
+    ingest = ReadingsIngest(
+        services.pool,
+        store,
+        EventStoreDeviceCatalog(services.codec),
+        services.codec,
+        retention_days=settings.raw_retention_days,
+        notifier=services.append_notifier,
+    )
+    services.readiness["timeseries"] = fixed(CheckResult(True, store.info.describe(), critical=False))
+    log.info("time-series engine", engine=store.info.name, detail=store.info.describe())
+    return TimeSeries(store, ingest)
+
+
+def fixed(result: CheckResult) -> ReadinessCheck:
+    async def check(_: Services) -> CheckResult:
+        return result
+
+    return check
+
+
+async def database_check(services: Services) -> CheckResult:
+    try:
+        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
+            version = await conn.fetchval(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations", timeout=CHECK_TIMEOUT_S
+            )
+    except Exception as exc:
+        DATABASE_UP.set(0)
+        return CheckResult(False, f"database unreachable: {type(exc).__name__}")
+    DATABASE_UP.set(1)
+    head = migrations.head()
+    if version != head:
+        return CheckResult(False, f"migrations at {version}, head is {head}: run `sensorhub migrate`")
+    return CheckResult(True, f"reachable, migrations at head ({head})")
+
+
+async def redis_check(services: Services) -> CheckResult:
+    if services.redis is None:
+        return CheckResult(True, "not configured: in-process fallbacks", critical=False)
+    try:
+        await asyncio.wait_for(redis_ping(services.redis), CHECK_TIMEOUT_S)
+    except Exception as exc:
+        REDIS_UP.set(0)
+        return CheckResult(False, f"unreachable ({type(exc).__name__}): degraded, serving without cache", False)
+    REDIS_UP.set(1)
+    return CheckResult(True, "reachable", critical=False)
+
+
+async def projector_heartbeat(services: Services) -> CheckResult:
+    """Every projection has a leader with a fresh heartbeat (critical when `require_projector`)."""
+    timeout = services.settings.projector_heartbeat_timeout_s
+    try:
+        async with services.pool.acquire(timeout=2.0) as conn:
+            found = await projection_store.status(conn, timeout)
+    except Exception as exc:
+        return CheckResult(False, f"projector state unknown: {type(exc).__name__}", services.settings.require_projector)
+    stale = [s.name for s in found if s.state == "stopped"]
+    detail = f"no fresh heartbeat for {', '.join(stale)}" if stale else "every projection has a live leader"
+    return CheckResult(not stale, detail, critical=services.settings.require_projector)
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The HTTP service: its lifespan opens :func:`open_services`."""
+    return build_app(settings, open_services=open_services, alert_stream=alert_channels(settings))
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` (``sensorhub serve``): the process serves this app alone, so
+    once it has started, everything alive is frozen out of the cyclic GC (see ``freeze_heap``)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    app.on_startup.append(freeze_heap)
+    return app
+
+
+def freeze_heap() -> None:
+    """Move every object alive after start-up to the GC's permanent generation, so full collections
+    walk only what requests create. Not in ``create_app``: tests build many apps per process."""
+    gc.collect()
+    gc.freeze()

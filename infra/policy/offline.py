@@ -15,7 +15,8 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from infra.offline import Graph, Resource
+from infra.offline.mocks import Graph, Resource
+from infra.policy.components import as_engine_sees_it
 from infra.policy.rules import RULES, Rule
 
 
@@ -68,7 +69,9 @@ def stack_args(graph: Graph) -> StackValidationArgs:
 
 
 def evaluate(graph: Graph, rules: list[Rule] | None = None) -> list[Violation]:
-    """Every violation of ``rules`` (default: the whole pack) in the graph."""
+    """Every violation of ``rules`` (default: the whole pack) in the graph, as the real engine would hand it over:
+    multi-language components with empty properties, followed by their children."""
+    graph = as_engine_sees_it(graph)
     violations: list[Violation] = []
     stack = stack_args(graph)
     for rule in rules if rules is not None else RULES:

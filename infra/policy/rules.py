@@ -9,6 +9,7 @@ the environment reads it from the resource's AWS provider default tags (``enviro
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class Rule:
     kind: Literal["resource", "stack"]
     check: Callable[..., None]
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY
+    types: tuple[str, ...] = ()
 
     def to_policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
         if self.kind == "resource":
@@ -65,17 +67,32 @@ class Rule:
 
 
 RULES: list[Rule] = []
+# Multi-language components (pulumi_eks): the analyzer sees them with empty properties, so a rule on them would
+# report on nothing or on everything. Rules target their children (infra/policy/components.py models them).
+MULTI_LANGUAGE_COMPONENTS = frozenset({"eks:index:Cluster", "eks:index:ManagedNodeGroup", "eks:index:NodeGroup",
+                                       "eks:index:NodeGroupV2", "eks:index:VpcCniAddon", "eks:index:Addon"})
 
 
-def resource_rule(name: str, description: str, *types: str) -> Callable[[ResourceCheck], ResourceCheck]:
+class RuleOnComponentError(TypeError):
+    """A rule was written against a multi-language component's properties, which the analyzer never sees."""
+
+
+def resource_rule(name: str, description: str, *types: str,
+                  registry: list[Rule] | None = None) -> Callable[[ResourceCheck], ResourceCheck]:
     """Register a rule that runs on resources of the given types (any type when none are given)."""
+    on_components = sorted(set(types) & MULTI_LANGUAGE_COMPONENTS)
+    if on_components:
+        raise RuleOnComponentError(
+            f"rule {name!r} targets {', '.join(on_components)}: the policy analyzer sees a multi-language "
+            "component with empty properties; target its children (e.g. aws:eks/cluster:Cluster) instead"
+        )
 
     def register(fn: ResourceCheck) -> ResourceCheck:
         def check(args: ResourceValidationArgs, report: Report) -> None:
             if not types or args.resource_type in types:
                 fn(args, report)
 
-        RULES.append(Rule(name, description, "resource", check))
+        (RULES if registry is None else registry).append(Rule(name, description, "resource", check, types=types))
         return fn
 
     return register
@@ -334,22 +351,25 @@ def _flow_logs(args: StackValidationArgs, report: Report) -> None:
             report(f"VPC {vpc.name} has no flow log.", vpc.urn)
 
 
-# --------------------------------------------------------------------------- EKS
+# --------------------------------------------------------------------------- EKS (the component's children)
 
-EKS = "eks:index:Cluster"
+EKS = "aws:eks/cluster:Cluster"
+DEPLOYER_MAX_ADDRESSES = 256
 
 
-@resource_rule("eks-endpoint-private-in-prod",
-               "The EKS API endpoint is private in prod; elsewhere public only with an allow-list.", EKS)
+@resource_rule("eks-endpoint-allow-listed",
+               "The EKS API is private, public only to an allow-list; in prod only to the deploy runners.", EKS)
 def _eks_endpoint(args: ResourceValidationArgs, report: Report) -> None:
-    public = args.props.get("endpointPublicAccess", True)
-    if not args.props.get("endpointPrivateAccess"):
-        report("the EKS endpoint must be reachable privately (endpointPrivateAccess: true).")
-    if public and is_prod(args):
-        report("prod EKS must not expose a public endpoint (endpointPublicAccess: false).")
-    cidrs = args.props.get("publicAccessCidrs") or []
+    vpc = prop(args.props, "vpcConfig", default={})
+    public = vpc.get("endpointPublicAccess", True)
+    if not vpc.get("endpointPrivateAccess"):
+        report("the EKS endpoint must be reachable privately (vpcConfig.endpointPrivateAccess: true).")
+    cidrs = vpc.get("publicAccessCidrs") or []
     if public and (not cidrs or set(cidrs) & set(WORLD)):
-        report("a public EKS endpoint needs an allow-list (publicAccessCidrs without 0.0.0.0/0).")
+        report("a public EKS endpoint needs an allow-list (vpcConfig.publicAccessCidrs without 0.0.0.0/0).")
+    wide = [c for c in cidrs if c not in WORLD and ipaddress.ip_network(c).num_addresses > DEPLOYER_MAX_ADDRESSES]
+    if public and is_prod(args) and wide:
+        report(f"prod EKS admits only the deploy runners' addresses (/24 or narrower), got {', '.join(wide)}.")
 
 
 @resource_rule("eks-control-plane-logs", "EKS sends every control-plane log type.", EKS)
@@ -361,22 +381,15 @@ def _eks_logs(args: ResourceValidationArgs, report: Report) -> None:
 
 @resource_rule("eks-secrets-encryption", "EKS encrypts Kubernetes secrets with KMS.", EKS)
 def _eks_kms(args: ResourceValidationArgs, report: Report) -> None:
-    if not args.props.get("encryptionConfigKeyArn"):
-        report("EKS must encrypt secrets with a KMS key (encryptionConfigKeyArn).")
+    config = prop(args.props, "encryptionConfig", default={})
+    if not prop(config, "provider", "keyArn") or "secrets" not in (config.get("resources") or []):
+        report("EKS must encrypt secrets with a KMS key (encryptionConfig.provider.keyArn, resources: secrets).")
 
 
-@resource_rule("eks-api-authentication", "EKS uses access entries (API authentication) and IRSA.", EKS)
+@resource_rule("eks-api-authentication", "EKS uses access entries (API authentication mode).", EKS)
 def _eks_auth(args: ResourceValidationArgs, report: Report) -> None:
-    if args.props.get("authenticationMode") not in ("API", "API_AND_CONFIG_MAP"):
-        report("EKS must use API authentication mode (access entries).")
-    if not args.props.get("createOidcProvider"):
-        report("EKS must create an OIDC provider for IRSA.")
-
-
-@resource_rule("eks-no-default-node-group", "EKS uses managed node groups, not the default group.", EKS)
-def _eks_node_groups(args: ResourceValidationArgs, report: Report) -> None:
-    if not args.props.get("skipDefaultNodeGroup"):
-        report("EKS must skip the default node group (skipDefaultNodeGroup: true).")
+    if prop(args.props, "accessConfig", "authenticationMode") not in ("API", "API_AND_CONFIG_MAP"):
+        report("EKS must use API authentication mode (accessConfig.authenticationMode).")
 
 
 @resource_rule("eks-standard-support-and-protection",
@@ -386,6 +399,28 @@ def _eks_support(args: ResourceValidationArgs, report: Report) -> None:
         report("EKS must use the STANDARD upgrade policy (extended support costs extra).")
     if is_prod(args) and not args.props.get("deletionProtection"):
         report("prod EKS must have deletionProtection: true.")
+
+
+@resource_rule("eks-network-policy-enforced", "The VPC CNI enforces NetworkPolicy objects.", "aws:eks/addon:Addon")
+def _eks_network_policy(args: ResourceValidationArgs, report: Report) -> None:
+    if args.props.get("addonName") != "vpc-cni":
+        return
+    config = args.props.get("configurationValues") or "{}"
+    if str(json.loads(config).get("enableNetworkPolicy", "false")).lower() != "true":
+        report("the vpc-cni add-on must set enableNetworkPolicy: \"true\" (NetworkPolicy is not enforced otherwise).")
+
+
+@stack_rule("eks-irsa-and-managed-nodes",
+            "Every EKS cluster has an IAM OIDC provider (IRSA) and EKS-managed node groups, no self-managed ones.")
+def _eks_nodes_and_oidc(args: StackValidationArgs, report: Report) -> None:
+    types = [r.resource_type for r in args.resources]
+    for cluster in (r for r in args.resources if r.resource_type == EKS):
+        if "aws:iam/openIdConnectProvider:OpenIdConnectProvider" not in types:
+            report(f"EKS cluster {cluster.name} has no IAM OIDC provider for IRSA.", cluster.urn)
+        if "aws:eks/nodeGroup:NodeGroup" not in types:
+            report(f"EKS cluster {cluster.name} has no EKS-managed node group.", cluster.urn)
+        if {"aws:autoscaling/group:Group", "aws:cloudformation/stack:Stack"} & set(types):
+            report(f"EKS cluster {cluster.name} has a self-managed (default) node group.", cluster.urn)
 
 
 # --------------------------------------------------------------------------- cache, logs, registry, secrets

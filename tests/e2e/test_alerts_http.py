@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sensorhub.application.alerts import auto_resolve_alert, raise_alert
 from sensorhub.domain.alert_commands import AutoResolveAlert, RaiseAlert
 from sensorhub.domain.values import Bounds
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 
 from tests.support.app import auth

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline import STACKS, Graph, run_stack
+from infra.offline.mocks import STACKS, Graph, run_stack
 
 _graphs: dict[str, Graph] = {}
 

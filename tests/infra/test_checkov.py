@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import manifests
-from infra.offline import STACKS
+from infra.offline import manifests
+from infra.offline.mocks import STACKS
 from tests.infra.conftest import recorded
 
 ROOT = Path(__file__).resolve().parents[2]

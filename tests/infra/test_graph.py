@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from infra.offline import Graph, secret_sentinels
+from infra.offline.mocks import Graph, secret_sentinels
 
 
 @dataclass(frozen=True)
 class Hardening:
-    """One column of the hardening table (README.md, "Deploy") as the graph must show it."""
+    """One column of the hardening table (docs/deploy.md) as the graph must show it."""
 
     azs: int
     nats: int
-    public_endpoint: bool
+    office_access: bool
     protected: bool
     rds_multi_az: bool
     enhanced_monitoring: bool
@@ -24,11 +24,11 @@ class Hardening:
 
 
 HARDENING = {
-    "dev": Hardening(azs=2, nats=1, public_endpoint=True, protected=False, rds_multi_az=False,
+    "dev": Hardening(azs=2, nats=1, office_access=True, protected=False, rds_multi_az=False,
                      enhanced_monitoring=False, backup_days=(1, 7), redis_replicas_min=0, alarms_routed=False),
-    "staging": Hardening(azs=3, nats=1, public_endpoint=True, protected=False, rds_multi_az=True,
+    "staging": Hardening(azs=3, nats=1, office_access=True, protected=False, rds_multi_az=True,
                          enhanced_monitoring=True, backup_days=(1, 35), redis_replicas_min=1, alarms_routed=True),
-    "prod": Hardening(azs=3, nats=3, public_endpoint=False, protected=True, rds_multi_az=True,
+    "prod": Hardening(azs=3, nats=3, office_access=False, protected=True, rds_multi_az=True,
                       enhanced_monitoring=True, backup_days=(14, 35), redis_replicas_min=1, alarms_routed=True),
 }
 
@@ -59,11 +59,12 @@ def test_azs_and_nat_gateways(graph: Graph) -> None:
 def test_eks_endpoint(graph: Graph) -> None:
     cluster = graph.of_type(EKS)[0].props
     assert cluster["endpointPrivateAccess"] is True
-    assert cluster["endpointPublicAccess"] is expected(graph).public_endpoint
-    if expected(graph).public_endpoint:
-        assert cluster["publicAccessCidrs"] and "0.0.0.0/0" not in cluster["publicAccessCidrs"]
-    else:
-        assert not cluster.get("publicAccessCidrs")
+    # Public only to an allow-list that holds the deploy runners (tests/infra/test_reachability.py); the office
+    # range only outside prod.
+    assert cluster["endpointPublicAccess"] is True
+    cidrs = set(cluster["publicAccessCidrs"])
+    assert "0.0.0.0/0" not in cidrs and "198.51.100.10/32" in cidrs
+    assert ("203.0.113.0/24" in cidrs) is expected(graph).office_access
 
 
 def test_eks_logs_kms_auth_oidc_on(graph: Graph) -> None:
@@ -201,8 +202,10 @@ def test_node_groups(graph: Graph) -> None:
     assert group["capacityType"] == ("SPOT" if graph.stack == "dev" else "ON_DEMAND")
     if graph.stack == "prod":
         assert group["scalingConfig"]["minSize"] >= 2 and len(private) >= 2
-    assert {a.props["addonName"] for a in graph.of_type("aws:eks/addon:Addon")} == {"aws-ebs-csi-driver",
-                                                                                   "aws-efs-csi-driver"}
+    addons = {a.props["addonName"]: a.props for a in graph.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {"aws-ebs-csi-driver", "aws-efs-csi-driver", "metrics-server"}
+    version = graph.of_type(EKS)[0].props["version"]
+    assert all(a["addonVersion"].endswith(f"-for-{version}") for a in addons.values())  # resolved per K8s version
 
 
 def test_data_stores_admit_only_the_nodes(graph: Graph) -> None:
@@ -259,23 +262,27 @@ def test_image_is_built_from_the_dockerfile_and_deployed_by_digest(graph: Graph)
     image = graph.of_type("docker:index/image:Image")[0].props
     assert image["build"]["dockerfile"].endswith("app/Dockerfile")
     assert image["build"]["target"] == "runtime"
-    assert image["imageName"].split(":")[-1].startswith("src-")
+    assert image["imageName"].split(":")[-1].startswith("ctx-")
     repo = graph.of_type("aws:ecr/repository:Repository")[0].props
     assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
     workloads = [*graph.of_type("kubernetes:apps/v1:Deployment"), *graph.of_type("kubernetes:batch/v1:Job")]
-    assert len(workloads) == 4
+    assert len(workloads) == 5
     for w in workloads:
         for c in w.props["spec"]["template"]["spec"]["containers"]:
             assert "@sha256:" in c["image"], w.name
 
 
-def test_migration_job_runs_before_the_rollout(graph: Graph) -> None:
-    job = graph.of_type("kubernetes:batch/v1:Job")[0]
-    assert job.props["spec"]["template"]["spec"]["containers"][0]["command"] == ["sensorhub", "migrate"]
+def test_bootstrap_then_migration_then_rollout(graph: Graph) -> None:
+    jobs = {j.name: j for j in graph.of_type("kubernetes:batch/v1:Job")}
+    bootstrap, migrate = jobs["service-database-bootstrap"], jobs["service-migrate"]
+    assert migrate.props["spec"]["template"]["spec"]["containers"][0]["command"] == ["sensorhub", "migrate"]
+    assert bootstrap.props["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "python", "/bootstrap/bootstrap.py"]
+    assert bootstrap.urn in migrate.dependencies
     deployments = graph.of_type("kubernetes:apps/v1:Deployment")
     assert {d.props["metadata"]["name"] for d in deployments} == {"sensorhub-api", "sensorhub-projector",
                                                                    "sensorhub-maintenance"}
-    assert all(job.urn in d.dependencies for d in deployments)
+    assert all(migrate.urn in d.dependencies for d in deployments)
 
 
 def test_workloads_are_hardened(graph: Graph) -> None:
@@ -303,7 +310,8 @@ def test_service_routing_scaling_and_budgets(graph: Graph) -> None:
     assert graph.count("kubernetes:policy/v1:PodDisruptionBudget") == 2
     assert graph.count("kubernetes:monitoring.coreos.com/v1:ServiceMonitor") == 2
     charts = {r.props["chart"] for r in graph.of_type("kubernetes:helm.sh/v3:Release")}
-    assert charts == {"kube-prometheus-stack", "aws-load-balancer-controller", "external-secrets"}
+    assert charts == {"kube-prometheus-stack", "aws-load-balancer-controller", "external-secrets",
+                      "aws-for-fluent-bit"}
     dashboards = [c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
                   if c.props["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
     assert len(dashboards) == 2
@@ -315,20 +323,22 @@ def test_config_and_secrets_wiring(graph: Graph) -> None:
     assert config["SENSORHUB_ENV"] == graph.stack
     assert config["SENSORHUB_AUTO_MIGRATE"] == "false"
     assert config["SENSORHUB_ARCHIVE_URL"].startswith("s3://sensorhub-")
-    external = graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")[0].props["spec"]
-    template = external["target"]["template"]["data"]
-    assert template["SENSORHUB_DATABASE_URL"].startswith("postgresql://{{ .db_username")
+    externals = {e.props["metadata"]["name"]: e.props["spec"]
+                 for e in graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret")}
+    template = externals["sensorhub-env"]["target"]["template"]["data"]
+    assert "SENSORHUB_DATABASE_URL" not in template  # the service's own role, from sensorhub-database
     assert template["SENSORHUB_REDIS_URL"].startswith("rediss://")
-    rds_secret = {ref["remoteRef"]["key"] for ref in external["data"] if ref["secretKey"].startswith("db_")}
-    assert rds_secret == {"arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-database-" +
-                          graph.of_type(RDS)[0].id.split("-", 1)[1]}
-    policy = json.loads(next(p for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
-                             if p.name == "service-workload").props["policy"])
-    secrets = next(s for s in policy["Statement"] if s["Sid"] == "OwnSecrets")["Resource"]
-    assert rds_secret <= set(secrets)
-    for statement in policy["Statement"]:  # least privilege: named resources, no wildcard actions
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert "*" not in resources and not any("*" in action for action in statement["Action"])
+    master_refs = {ref["remoteRef"]["key"] for ref in externals["sensorhub-database-master"]["data"]}
+    assert master_refs == {"arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-database-" +
+                           graph.of_type(RDS)[0].id.split("-", 1)[1]}
+    policies = {p.name: json.loads(p.props["policy"]) for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")}
+    readable = next(s for s in policies["service-secrets"]["Statement"] if s["Sid"] == "OwnSecrets")["Resource"]
+    assert master_refs <= set(readable)
+    assert not any("secretsmanager" in str(s["Action"]) for s in policies["service-workload"]["Statement"])
+    for name in ("service-workload", "service-secrets"):  # least privilege: named resources, no wildcard actions
+        for statement in policies[name]["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in resources and not any("*" in action for action in statement["Action"])
 
 
 def test_no_secret_in_clear_in_any_input(graph: Graph) -> None:
@@ -348,7 +358,7 @@ def test_no_secret_in_clear_in_any_input(graph: Graph) -> None:
 
 
 def _clear_strings(value: object) -> list[str]:
-    from infra.offline import clear_strings
+    from infra.offline.mocks import clear_strings
 
     return list(clear_strings(value))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from infra.manifests import is_built_in, manifests
-from infra.offline import Graph
+from infra.offline.manifests import is_built_in, manifests
+from infra.offline.mocks import Graph
 
 ROOT = Path(__file__).resolve().parents[2]
 HADOLINT = ROOT / ".venv" / "bin" / "hadolint"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.offline import attempt_program, read_stack_config, run_program, stack_file
+from infra.offline.mocks import attempt_program, read_stack_config, run_program, stack_file
 from infra.settings import SettingsError
 
 
@@ -115,6 +115,6 @@ def test_timescale_backend_needs_its_dsn_secret() -> None:
     config_map = next(c for c in graph.of_type("kubernetes:core/v1:ConfigMap")
                       if c.props["metadata"]["name"] == "sensorhub-config")
     assert config_map.props["data"]["SENSORHUB_TIMESERIES_ENGINE"] == "timescaledb"
-    from infra.offline import clear_strings
+    from infra.offline.mocks import clear_strings
 
     assert not any(dsn in s for r in graph for s in clear_strings(r.inputs))

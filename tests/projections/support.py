@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 from sensorhub.application.stored_events import FeedCursor
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.feed import read_feed
 from sensorhub.projections import store
-from sensorhub.projections.catalog import all_projections
+from sensorhub.projections.by_name import all_projections
 from sensorhub.projections.projector import Projector
 from sensorhub.projections.runner import RunnerConfig
 

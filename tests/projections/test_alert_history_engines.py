@@ -19,7 +19,7 @@ from sensorhub.application.alerts import acknowledge_alert, auto_resolve_alert, 
 from sensorhub.db import Conn, init_connection
 from sensorhub.domain.alert_commands import AcknowledgeAlert, AutoResolveAlert, RaiseAlert, ResolveAlert
 from sensorhub.domain.values import Bounds
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.projections import store
 

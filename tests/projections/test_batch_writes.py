@@ -14,11 +14,11 @@ import redis.asyncio as aioredis
 from litestar.stores.redis import RedisStore
 from sensorhub.application.stored_events import FeedCursor
 from sensorhub.db import init_connection
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.feed import read_feed
-from sensorhub.projections.catalog import all_projections
+from sensorhub.projections.by_name import all_projections
 from sensorhub.projections.fanout import ALERTS_CHANNEL, CACHE_NAMESPACE, Fanout, stamp_key
-from sensorhub.projections.model import Effects, parse_time, upsert
+from sensorhub.projections.model import Effects, payload_time, upsert
 from sensorhub.projections.rows import loads
 from sensorhub.projections.runner import ProjectionRunner, RunnerConfig
 
@@ -32,15 +32,15 @@ def test_loads_reads_every_document_as_json_loads_does() -> None:
 
 
 def test_a_naive_payload_time_is_utc() -> None:
-    assert parse_time("2026-01-01T05:00:00") == datetime(2026, 1, 1, 5, tzinfo=UTC)
-    assert parse_time("2026-01-01T05:00:00+02:00").utcoffset() is not None
+    assert payload_time("2026-01-01T05:00:00") == datetime(2026, 1, 1, 5, tzinfo=UTC)
+    assert payload_time("2026-01-01T05:00:00+02:00").utcoffset() is not None
 
 
 async def test_rows_round_trip_through_json_to_recordset(pool: asyncpg.Pool) -> None:
     columns = (("k", "text"), ("f", "float8"), ("t", "timestamptz"), ("j", "jsonb"), ("n", "int8"))
     rows: list[dict[str, Any]] = [
-        {"k": "inf", "f": math.inf, "t": parse_time("2026-01-01T00:00:00"), "j": {"a": [1, "é"]}, "n": 2**62},
-        {"k": "-inf", "f": -math.inf, "t": parse_time("2026-01-01T00:00:00+02:00"), "j": [], "n": None},
+        {"k": "inf", "f": math.inf, "t": payload_time("2026-01-01T00:00:00"), "j": {"a": [1, "é"]}, "n": 2**62},
+        {"k": "-inf", "f": -math.inf, "t": payload_time("2026-01-01T00:00:00+02:00"), "j": [], "n": None},
         {"k": "nan", "f": math.nan, "t": None, "j": None, "n": 0},
         {"k": "tiny", "f": 5e-324, "t": None, "j": "x", "n": -1},
     ]

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar.testing import AsyncTestClient
-from sensorhub.http.app import create_app
+from sensorhub.bootstrap import create_app
 from sensorhub.settings import Settings, load_settings
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"

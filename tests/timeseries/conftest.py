@@ -14,7 +14,7 @@ from sensorhub.application.unit_of_work import CommandContext
 from sensorhub.db import init_connection
 from sensorhub.domain.device_commands import DecommissionDevice, RegisterDevice, SetThreshold
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.rows import parse_json

@@ -8,7 +8,7 @@ from typing import Any
 
 from sensorhub.application.alerts import resolve_alert
 from sensorhub.domain.alert_commands import ResolveAlert
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.ingest.alerting import alert_id_for
 

@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 import pytest
 from sensorhub.ingest import rows
-from sensorhub.ingest.rows import Parsed, Reading, Rejection, TooManyRows, parse_json
+from sensorhub.ingest.rows import Parsed, Rejection, TooManyRows, parse_json
+from sensorhub.timeseries.store import Reading
 
 GOOD: dict[str, Any] = {"device_id": "d1", "metric": "temp", "time": "2030-01-10T12:00:00Z", "value": 1.5}
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sensorhub.ingest.rows import Reading
 from sensorhub.timeseries import rollups
+from sensorhub.timeseries.store import Reading
 
 from tests.timeseries.conftest import NOW, TimeSeries, reading
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -48,3 +49,23 @@ class EventCodec(Protocol):
     def encode_state(self, state: object) -> dict[str, Any]: ...
 
     def decode_state(self, cls: type, data: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The first response to an ``Idempotency-Key``, replayed for a repeat of the same request."""
+
+    request_hash: bytes
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class IdempotencyRecords(Protocol):
+    """Responses stored per (API key, Idempotency-Key)."""
+
+    async def find(self, key_id: str, key: str) -> StoredResponse | None: ...
+
+    async def save(self, key_id: str, key: str, response: StoredResponse) -> None:
+        """Keep the first response stored for the key (a concurrent second save is a no-op)."""
+        ...

@@ -84,7 +84,7 @@ class Repository(Generic[A]):
             decode = self._codec.decode_json
             last = events[-1]
             # a generator: each decoded event is dropped once folded in, so a long replay leaves
-            # no garbage behind for the collector to walk (its full passes were the p99 spikes)
+            # no garbage behind for the collector to walk
             aggregate.replay(
                 (decode(e.type, e.schema_version, e.data) for e in events),
                 version=last.stream_version,

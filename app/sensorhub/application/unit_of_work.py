@@ -38,7 +38,7 @@ class CommitResult:
         return max((a.position for a in self.appends), default=None)
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -50,7 +50,7 @@ class UnitOfWork:
         *,
         context: CommandContext | None = None,
         snapshot_every: Mapping[str, int] | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         on_snapshot_error: Callable[[Exception], None] | None = None,
     ) -> None:
         every = snapshot_every or {}

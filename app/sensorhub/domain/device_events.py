@@ -1,5 +1,5 @@
 """Facts about a device. Their names and shapes are stored: evolve them with a new schema version
-and an upcaster (see ``sensorhub.eventstore.catalog``), never by editing a field in place."""
+and an upcaster (see ``sensorhub.eventstore.event_types``), never by editing a field in place."""
 
 from __future__ import annotations
 

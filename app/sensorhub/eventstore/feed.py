@@ -24,9 +24,6 @@ from sensorhub.application.errors import UnknownPosition
 from sensorhub.application.stored_events import FeedCursor, RecordedEvent
 from sensorhub.db import Conn
 
-Connection = Conn
-"""A connection of its own or one acquired from a pool (the project-wide alias in ``sensorhub.db``)."""
-
 EVENT_COLUMNS = (
     "event_id, stream_id, stream_version, position, transaction_id::text AS transaction_id,"
     " type, schema_version, data, metadata, recorded_at"
@@ -48,7 +45,7 @@ SELECT {EVENT_COLUMNS}
 
 
 async def read_feed(
-    conn: Connection,
+    conn: Conn,
     after: FeedCursor,
     limit: int = 100,
     types: Sequence[str] | None = None,
@@ -60,7 +57,7 @@ async def read_feed(
     return [record_from_row(r) for r in rows]
 
 
-async def cursor_for_position(conn: Connection, position: int) -> FeedCursor:
+async def cursor_for_position(conn: Conn, position: int) -> FeedCursor:
     """The feed cursor of the event at ``position`` (0 = the start of the feed).
 
     A position received from the feed (or a command response) names exactly one

@@ -1,12 +1,8 @@
 """Wake projectors after appends commit: a coalesced ``NOTIFY sensorhub_events`` per process.
 
-``eventstore_append`` used to call ``pg_notify`` inside the append's transaction. A ``NOTIFY``
-takes a database-wide lock from pre-commit until its commit (WAL flush included) is done, so
-every committing append waited for the previous one and group commit could not batch their
-flushes. The notification is now sent here, *after* the append committed, on a pooled
-connection outside any transaction, and coalesced: at most one ``NOTIFY`` per ``interval_s``
-however many appends committed meanwhile. It is fire-and-forget: a failure is logged and
-never fails the command; the projector's polling fallback covers a lost notification.
+Sent after the append committed, on a pooled connection outside any transaction: a ``NOTIFY``
+inside the append would hold a database-wide lock through its commit and serialise appends.
+At most one per ``interval_s``; fire-and-forget (the projector's polling covers a lost one).
 """
 
 from __future__ import annotations

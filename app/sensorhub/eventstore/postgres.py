@@ -21,9 +21,9 @@ from sensorhub.application.stored_events import (
     StreamAppend,
     StreamEvent,
 )
+from sensorhub.db import Conn
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
-    Connection,
     cursor_for_position,
     read_feed,
     record_from_row,
@@ -37,7 +37,7 @@ _APPEND = (
     " FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])"
 )
 # One event (most commands) as scalars: one-element jsonb arrays cost more to encode and parse than
-# the rest of the append (migration 0006).
+# the rest of the append (migrations/functions/eventstore_append_one.sql).
 _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
@@ -58,7 +58,7 @@ class PostgresEventStore:
     a transaction) wakes the projectors after its commit. Appends inside a caller's transaction
     cannot know when it commits: that caller calls ``notifier.committed()`` itself."""
 
-    def __init__(self, db: Connection | asyncpg.Pool, *, notifier: AppendNotifier | None = None) -> None:
+    def __init__(self, db: Conn | asyncpg.Pool, *, notifier: AppendNotifier | None = None) -> None:
         self._db = db
         self._notifier = notifier
 
@@ -196,7 +196,7 @@ class PostgresEventStore:
         return isinstance(self._db, asyncpg.Pool) or not self._db.is_in_transaction()
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
+    async def _connection(self) -> AsyncIterator[Conn]:
         if isinstance(self._db, asyncpg.Pool):
             async with self._db.acquire() as conn:
                 yield conn

@@ -9,7 +9,7 @@ import asyncpg
 
 from sensorhub.application.ports import EventCodec
 from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
-from sensorhub.eventstore.feed import Connection
+from sensorhub.db import Conn
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.observability import get_logger
@@ -19,7 +19,7 @@ log = get_logger("sensorhub.eventstore")
 
 @asynccontextmanager
 async def postgres_unit_of_work(
-    db: asyncpg.Pool | Connection,
+    db: asyncpg.Pool | Conn,
     codec: EventCodec,
     *,
     context: CommandContext | None = None,
@@ -37,7 +37,7 @@ async def postgres_unit_of_work(
 
 
 def _unit_of_work(
-    conn: Connection,
+    conn: Conn,
     codec: EventCodec,
     context: CommandContext | None,
     snapshot_every: Mapping[str, int] | None,

@@ -4,17 +4,16 @@ in the shape the live stream sends (``{type, position, alert}``, ``alert`` as of
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgspec
 
 from sensorhub.application.errors import UnknownPosition
-from sensorhub.application.unit_of_work import UnitOfWork
+from sensorhub.db import Conn
 from sensorhub.domain.alert_events import AlertAcknowledged, AlertAutoResolved, AlertRaised, AlertResolved
-from sensorhub.eventstore.feed import Connection, cursor_for_position, read_feed
-from sensorhub.http.views import alert_view
+from sensorhub.eventstore.feed import cursor_for_position, read_feed
+from sensorhub.http.views import alert_from_state
+from sensorhub.runtime import UnitOfWorkFactory
 
 ALERT_EVENT_TYPES = tuple(t.__name__ for t in (AlertRaised, AlertAcknowledged, AlertResolved, AlertAutoResolved))
 MAX_REPLAY = 1000  # a client further behind reloads the list instead (the stream says so)
@@ -27,7 +26,7 @@ def last_event_id(header: str | None) -> int | None:
 
 
 async def missed_changes(
-    conn: Connection, unit_of_work: Callable[[], AbstractAsyncContextManager[UnitOfWork]], after: int
+    conn: Conn, unit_of_work: UnitOfWorkFactory, after: int
 ) -> list[bytes]:
     """Up to ``MAX_REPLAY`` alert changes after position ``after`` (none when it names no event)."""
     try:
@@ -36,12 +35,12 @@ async def missed_changes(
         return []
     records = await read_feed(conn, cursor, MAX_REPLAY, ALERT_EVENT_TYPES)
     out: list[bytes] = []
-    async with unit_of_work() as uow:
+    async with unit_of_work(None) as uow:
         for record in records:
             alert = await uow.alerts.load_as_of(record.stream_id, version=record.stream_version)
             if alert is None:
                 continue
-            view = alert_view(alert.state, alert.version, record.position)
+            view = alert_from_state(alert.state, alert.version, record.position)
             change: dict[str, Any] = {"type": record.type, "position": record.position, "alert": view}
             out.append(msgspec.json.encode(change))
     return out

@@ -14,12 +14,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from sensorhub import apikeys
+from sensorhub.http.dependencies import services_of
 
 PUBLIC_PATHS = ("/health", "/metrics", "/schema")
-
-
-def _services(connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
-    return connection.app.state.services
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
@@ -31,7 +28,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
                 "missing API key: send `Authorization: Bearer <key>`",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        async with _services(connection).pool.acquire() as conn:
+        async with services_of(connection.app.state).pool.acquire() as conn:
             key = await apikeys.authenticate(conn, token.strip())
         if key is None:
             raise NotAuthorizedException(

@@ -1,19 +1,21 @@
-"""Device commands and event-sourced reads (``/v1/devices``)."""
+"""``/v1/devices``: commands, the list and detail (``registry`` read model), time travel and the
+device's event stream (event store)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import asyncpg
+import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from sensorhub.application import devices as handlers
-from sensorhub.application.commands import execute
+from sensorhub.application.ports import EventStore
 from sensorhub.application.results import CommandResult
-from sensorhub.bootstrap import Services
+from sensorhub.db import Conn
 from sensorhub.domain.device import DeviceState
 from sensorhub.domain.device_commands import (
     ClearThreshold,
@@ -23,57 +25,75 @@ from sensorhub.domain.device_commands import (
     UpdateDevice,
 )
 from sensorhub.domain.values import Metric
-from sensorhub.eventstore.postgres import PostgresEventStore
-from sensorhub.http import read_side
-from sensorhub.http.device_reads import DeviceListRoutes
-from sensorhub.http.field_errors import invalid, plus_hint
+from sensorhub.eventstore.codec import EventTypeRegistry
+from sensorhub.http import dependencies as deps
+from sensorhub.http.commands import Commands, command_response, if_match, json_response
+from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
-from sensorhub.http.problems import ProblemError
+from sensorhub.http.problems import ProblemError, invalid
+from sensorhub.http.reads import (
+    Cursor,
+    Limit,
+    MinPositionHeader,
+    MinPositionQuery,
+    ReadModels,
+    decode_cursor,
+    encode_cursor,
+)
 from sensorhub.http.views import (
     DeviceView,
     EventPage,
     RegisterDeviceBody,
     ThresholdBody,
     UpdateDeviceBody,
-    device_view,
+    device_from_row,
+    device_from_state,
     event_item,
 )
-from sensorhub.http.write_side import (
-    command_context,
-    command_response,
-    idempotent,
-    if_match,
-    json_response,
-    translated_errors,
-    write_side,
-)
+from sensorhub.projections import queries
+from sensorhub.runtime import UnitOfWorkFactory
 
 WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
+MAX_VERSION = 2**63 - 1
+AnyRequest = Request[Any, Any, Any]
 
 
-def _respond(result: CommandResult[DeviceState], status: int = 200) -> Response[bytes]:
-    location = f"/v1/devices/{result.state.device_id}" if status == 201 else None
-    view = device_view(result.state, result.version, result.position)
-    return command_response(view, version=result.version, position=result.position, status=status, location=location)
+class DevicePage(msgspec.Struct):
+    items: list[DeviceView]
+    next_cursor: str | None
 
 
-async def _run(
-    request: Request[Any, Any, Any], services: Services, handler: Any, command: Any, status: int = 200
-) -> Response[bytes]:
-    ws = write_side(services)
+def _respond(status: int = 200):
+    def respond(result: CommandResult[DeviceState]) -> Response[bytes]:
+        location = f"/v1/devices/{result.state.device_id}" if status == 201 else None
+        view = device_from_state(result.state, result.version, result.position)
+        return command_response(
+            view, version=result.version, position=result.position, status=status, location=location
+        )
 
-    async def run() -> Response[bytes]:
-        with translated_errors():
-            result = await execute(handler, command, ws.new_uow(command_context(request)))
-        return _respond(result, status)
-
-    return await idempotent(request, services, run)
+    return respond
 
 
-class DevicesController(DeviceListRoutes, Controller):
+async def _with_last_seen(pool: asyncpg.Pool, views: list[DeviceView]) -> None:
+    """``last_seen_at`` comes from the time-series store (it changes with every reading), never the cache."""
+    async with pool.acquire() as conn:
+        seen = await queries.last_seen(conn, [v.device_id for v in views])
+    for view in views:
+        view.last_seen_at = seen.get(view.device_id)
+
+
+class DevicesController(Controller):
     path = "/v1/devices"
     tags = ["devices"]
+    dependencies = {
+        "pool": deps.POOL,
+        "unit_of_work": deps.UNIT_OF_WORK,
+        "commands": deps.COMMANDS,
+        "read_models": deps.READ_MODELS,
+        "event_store": deps.EVENT_STORE,
+        "codec": deps.CODEC,
+    }
 
     @post(
         "/",
@@ -83,7 +103,10 @@ class DevicesController(DeviceListRoutes, Controller):
         responses=documented(DeviceView, 409, status=201),
     )
     async def register(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], data: JSONBody[RegisterDeviceBody]
+        self,
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
+        data: JSONBody[RegisterDeviceBody],
     ) -> Response[bytes]:
         """Register a device → 201 with ``Location``; an id already taken → 409."""
         command = RegisterDevice(
@@ -93,36 +116,69 @@ class DevicesController(DeviceListRoutes, Controller):
             kind=data.kind,
             metrics=tuple(Metric(m.name, m.unit) for m in data.metrics),
         )
-        return await _run(request, services, handlers.register_device, command, 201)
+        return await commands.run(request, handlers.register_device, command, _respond(201))
+
+    @get("/", opt=READ, operation_id="listDevices", responses=documented(DevicePage))
+    async def list_devices(
+        self,
+        *,
+        pool: deps.Injected[asyncpg.Pool],
+        read_models: deps.Injected[ReadModels],
+        site: Annotated[str | None, QueryParameter(description="Only devices at this site")] = None,
+        status: Annotated[Literal["active", "decommissioned"] | None, QueryParameter()] = None,
+        kind: Annotated[str | None, QueryParameter(description="Only devices of this kind")] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
+    ) -> Response[bytes]:
+        """Devices by id, with open alert count and last seen time (read model; eventually consistent)."""
+        headers = await read_models.consistent(("registry",), min_position, x_min_position)
+        after = decode_cursor(cursor, tuple[str])[0] if cursor else None
+
+        async def load() -> bytes:
+            async with pool.acquire() as conn:
+                rows = await queries.devices(conn, site=site, status=status, kind=kind, after=after, limit=limit + 1)
+            views = [device_from_row(r) for r in rows[:limit]]
+            next_cursor = encode_cursor(views[-1].device_id) if len(rows) > limit else None
+            return msgspec.json.encode(DevicePage(views, next_cursor))
+
+        key = f"devices:{site}:{status}:{kind}:{after}:{limit}"
+        fresh = bool(min_position or x_min_position)
+        page = msgspec.json.decode(await read_models.cached("registry", key, load, fresh=fresh), type=DevicePage)
+        await _with_last_seen(pool, page.items)
+        return Response(msgspec.json.encode(page), media_type="application/json", headers=headers)
 
     @get("/{device_id:str}", opt={**READ, "etag": True}, operation_id="getDevice", responses=documented(DeviceView))
     async def get_device(
         self,
         *,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        request: AnyRequest,
+        pool: deps.Injected[asyncpg.Pool],
+        read_models: deps.Injected[ReadModels],
+        unit_of_work: deps.Injected[UnitOfWorkFactory],
         device_id: FromPath[str],
         at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
         version: Annotated[
-            int | None, QueryParameter(ge=1, le=2**63 - 1, description="Time travel: the state after this version")
+            int | None, QueryParameter(ge=1, le=MAX_VERSION, description="Time travel: the state after this version")
         ] = None,
-        min_position: read_side.MinPositionQuery = None,
-        x_min_position: read_side.MinPositionHeader = None,
+        min_position: MinPositionQuery = None,
+        x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """The device from the read model (with open alerts, last seen); ``at``/``version``: rebuilt
         from its events as it was then. Not yet in the read model: rebuilt from its events."""
         if at is None and version is None:
-            found = await read_side.device_detail(services, device_id, min_position, x_min_position)
+            found = await _detail(pool, read_models, device_id, min_position, x_min_position)
             if found is not None:
                 return found
         if at is not None and version is not None:
             message = "give `at` or `version`, not both"
-            raise ProblemError(422, message, extra=invalid("at", message))
+            raise invalid("at", message)
         if at is not None and at.tzinfo is None:
             message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z"
             message += plus_hint(request.query_params.get("at"))
-            raise ProblemError(422, message, extra=invalid("at", message))
-        async with write_side(services).unit_of_work() as uow:
+            raise invalid("at", message)
+        async with unit_of_work(None) as uow:
             if at is None and version is None:
                 device = await uow.devices.find(device_id)
             else:
@@ -134,19 +190,19 @@ class DevicesController(DeviceListRoutes, Controller):
             raise ProblemError(
                 404, f"device {device_id!r} has no version {version} yet: its versions are 1 to {device.version}"
             )
-        return json_response(device_view(device.state, device.version), version=device.version)
+        return json_response(device_from_state(device.state, device.version), version=device.version)
 
     @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice", responses=documented(DeviceView, 409, 412))
     async def update(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
         device_id: FromPath[str],
         data: JSONBody[UpdateDeviceBody],
     ) -> Response[bytes]:
         """Rename and/or move to another site."""
         command = UpdateDevice(device_id, data.name, data.site, if_match(request))
-        return await _run(request, services, handlers.update_device, command)
+        return await commands.run(request, handlers.update_device, command, _respond())
 
     @put(
         "/{device_id:str}/thresholds/{metric:str}",
@@ -156,15 +212,15 @@ class DevicesController(DeviceListRoutes, Controller):
     )
     async def set_threshold(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
         device_id: FromPath[str],
         metric: FromPath[str],
         data: JSONBody[ThresholdBody],
     ) -> Response[bytes]:
         """Set a metric's threshold: at least one of ``min``/``max``, ``min < max``."""
         command = SetThreshold(device_id, metric, data.min, data.max, data.severity, if_match(request))
-        return await _run(request, services, handlers.set_threshold, command)
+        return await commands.run(request, handlers.set_threshold, command, _respond())
 
     @delete(
         "/{device_id:str}/thresholds/{metric:str}",
@@ -175,14 +231,14 @@ class DevicesController(DeviceListRoutes, Controller):
     )
     async def clear_threshold(
         self,
-        request: Request[Any, Any, Any],
-        services: NamedDependency[Services],
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
         device_id: FromPath[str],
         metric: FromPath[str],
     ) -> Response[bytes]:
         """Clear a metric's threshold."""
         command = ClearThreshold(device_id, metric, if_match(request))
-        return await _run(request, services, handlers.clear_threshold, command)
+        return await commands.run(request, handlers.clear_threshold, command, _respond())
 
     @post(
         "/{device_id:str}/decommission",
@@ -192,44 +248,64 @@ class DevicesController(DeviceListRoutes, Controller):
         responses=documented(DeviceView, 409, 412),
     )
     async def decommission(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], device_id: FromPath[str]
+        self,
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
+        device_id: FromPath[str],
     ) -> Response[bytes]:
         """Decommission; later commands on the device → 409."""
         command = DecommissionDevice(device_id, if_match(request))
-        return await _run(request, services, handlers.decommission_device, command)
+        return await commands.run(request, handlers.decommission_device, command, _respond())
 
     @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents", responses=documented(EventPage, 404))
     async def events(
         self,
-        services: NamedDependency[Services],
+        *,
+        event_store: deps.Injected[EventStore],
+        codec: deps.Injected[EventTypeRegistry],
         device_id: FromPath[str],
         from_version: Annotated[
-            int, QueryParameter(ge=1, le=2**63 - 1, description="First stream version to return")
+            int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
         ] = 1,
         cursor: Annotated[
             str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")] = 50,
+        limit: Limit = 50,
     ) -> Response[bytes]:
         """The device's stream, oldest first, payloads in their current schema version; 404 for a
         device that was never registered."""
-        registry = write_side(services).registry
-        store = PostgresEventStore(services.pool)
-        start = version_cursor(cursor) if cursor is not None else from_version
-        records = await store.read_stream(device_id, from_version=start, limit=limit)
-        if not records and (start == 1 or not await store.read_stream(device_id, from_version=1, limit=1)):
+        start = _version_cursor(cursor) if cursor is not None else from_version
+        records = await event_store.read_stream(device_id, from_version=start, limit=limit)
+        if not records and (start == 1 or not await event_store.read_stream(device_id, from_version=1, limit=1)):
             raise ProblemError(404, f"no device with id {device_id!r}")
-        items = [event_item(registry.upcast_record(r)) for r in records]
+        items = [event_item(codec.upcast_record(r)) for r in records]
         more = len(items) == limit
         return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))
 
 
-def version_cursor(cursor: str) -> int:
+def _version_cursor(cursor: str) -> int:
     """A device stream's ``next_cursor`` back as the stream version it stands for."""
-    if not cursor.isdigit() or not 1 <= int(cursor) < 2**63:
+    if not cursor.isdigit() or not 1 <= int(cursor) <= MAX_VERSION:
         message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
-        raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]})
+        raise invalid("cursor", message)
     return int(cursor)
 
 
-__all__ = ["DeviceView", "DevicesController"]
+async def _detail(
+    pool: asyncpg.Pool, read_models: ReadModels, device_id: str, *positions: int | None
+) -> Response[bytes] | None:
+    """The device from the read model; None when it does not have it (yet)."""
+
+    async def fetch(conn: Conn) -> bytes:
+        row = await queries.device(conn, device_id)
+        return b"" if row is None else msgspec.json.encode(device_from_row(row))
+
+    found = await read_models.detail("registry", f"device:{device_id}", fetch, positions)
+    if found is None:
+        return None
+    body, headers = found
+    view = msgspec.json.decode(body, type=DeviceView)
+    await _with_last_seen(pool, [view])
+    return Response(
+        msgspec.json.encode(view), media_type="application/json", headers={**headers, "ETag": f'"{view.version}"'}
+    )

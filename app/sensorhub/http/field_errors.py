@@ -152,9 +152,4 @@ def refuse_loose_query_values(request: Request[Any, Any, Any]) -> None:
             raise ValidationException(extra=[{"key": name, "source": "query", "message": message}])
 
 
-def invalid(field: str, message: str) -> dict[str, Any]:
-    """``extra=`` for a 422 ``ProblemError`` about one field."""
-    return {"errors": [{"field": field, "message": message}]}
-
-
-__all__ = ["PLUS_HINT", "field_errors", "invalid", "literal_values", "plus_hint"]
+__all__ = ["PLUS_HINT", "field_errors", "literal_values", "plus_hint", "refuse_loose_query_values"]

@@ -1,18 +1,22 @@
 """Errors as ``application/problem+json`` (RFC 9457): no stack traces, no SQL.
 
-Raise :class:`ProblemError` from handlers; map other exception types to a
-status with :data:`STATUS_FOR`; everything unexpected becomes a bare 500.
+Raise :class:`ProblemError` from handlers, and wrap application calls in
+:func:`translated_errors`; everything unexpected becomes a bare 500.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
+from sensorhub.application.errors import AlreadyExists, NotFound, TooMuchContention, UnknownPosition, VersionMismatch
+from sensorhub.domain.errors import ConflictingState, InvalidCommand
 from sensorhub.http.field_errors import field_errors
 from sensorhub.observability import get_logger
 
@@ -56,9 +60,35 @@ class ProblemError(Exception):
         self.headers = headers or {}
 
 
-# Exception types raised below the HTTP layer, and the status each maps to.
-# Adapters register their own (e.g. a concurrency error → 412) at app build time.
-STATUS_FOR: dict[type[Exception], int] = {}
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Application and domain errors as problem responses."""
+    try:
+        yield
+    except NotFound as exc:
+        raise ProblemError(404, str(exc)) from None
+    except VersionMismatch as exc:
+        raise ProblemError(
+            412,
+            str(exc),
+            extra={"current_version": exc.current_version},
+            headers={"ETag": etag(exc.current_version)},
+        ) from None
+    except (AlreadyExists, ConflictingState, TooMuchContention) as exc:
+        raise ProblemError(409, str(exc)) from None
+    except InvalidCommand as exc:
+        raise ProblemError(422, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None
+    except UnknownPosition as exc:
+        raise ProblemError(404, str(exc)) from None
+
+
+def invalid(field: str, message: str) -> ProblemError:
+    """A 422 naming the request field that is wrong."""
+    return ProblemError(422, message, extra={"errors": [{"field": field, "message": message}]})
 
 
 def problem(
@@ -101,9 +131,6 @@ def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Respo
 
 
 def handle_other(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    for exc_type, status in STATUS_FOR.items():
-        if isinstance(exc, exc_type):
-            return problem(status, str(exc), extra=getattr(exc, "problem_extra", None))
     if is_unavailable(exc):
         return handle_unavailable(request, exc)
     if isinstance(exc, asyncpg.UntranslatableCharacterError | asyncpg.CharacterNotInRepertoireError):
@@ -156,4 +183,12 @@ def exception_handlers() -> dict[Any, Any]:
     }
 
 
-__all__ = ["PROBLEM_JSON", "STATUS_FOR", "MediaType", "ProblemError", "exception_handlers", "problem"]
+__all__ = [
+    "PROBLEM_JSON",
+    "ProblemError",
+    "etag",
+    "exception_handlers",
+    "invalid",
+    "problem",
+    "translated_errors",
+]

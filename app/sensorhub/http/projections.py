@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+import asyncpg
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from sensorhub.bootstrap import Services
+from sensorhub.http import dependencies as deps
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError
 from sensorhub.projections import store
+from sensorhub.settings import Settings
 
 ADMIN = {"scope": "admin"}
 
@@ -43,13 +44,16 @@ class RebuildAccepted(msgspec.Struct):
 class ProjectionsController(Controller):
     path = "/v1/projections"
     tags = ["projections"]
+    dependencies = {"pool": deps.POOL, "settings": deps.SETTINGS}
 
     @get("/", opt=ADMIN, operation_id="listProjections")
-    async def list_projections(self, services: NamedDependency[Services]) -> ProjectionPage:
+    async def list_projections(
+        self, pool: deps.Injected[asyncpg.Pool], settings: deps.Injected[Settings]
+    ) -> ProjectionPage:
         """Each projection's position, lag (events not yet applied, age of the oldest) and state
         (a handful: one page, ``next_cursor`` always null)."""
-        async with services.pool.acquire() as conn:
-            found = await store.status(conn, services.settings.projector_heartbeat_timeout_s)
+        async with pool.acquire() as conn:
+            found = await store.status(conn, settings.projector_heartbeat_timeout_s)
         return ProjectionPage([ProjectionView(**dataclasses.asdict(s)) for s in found], None)
 
     @post(
@@ -59,9 +63,9 @@ class ProjectionsController(Controller):
         status_code=202,
         responses=documented(None, 404),
     )
-    async def rebuild(self, services: NamedDependency[Services], name: FromPath[str]) -> RebuildAccepted:
+    async def rebuild(self, pool: deps.Injected[asyncpg.Pool], name: FromPath[str]) -> RebuildAccepted:
         """Rebuild without downtime: the projector replays into a shadow copy, then swaps it in."""
-        async with services.pool.acquire() as conn:
+        async with pool.acquire() as conn:
             if not await store.request_rebuild(conn, name):
                 known = ", ".join(s.name for s in await store.status(conn, 1.0))
                 raise ProblemError(404, f"no projection named {name!r}; known: {known}")

@@ -1,4 +1,5 @@
-"""Wire shapes of devices, alerts and stored events (msgspec structs; unknown body fields → 422)."""
+"""Wire shapes of devices, alerts and stored events (msgspec structs; unknown body fields → 422), and
+the one mapper to each from its sources: aggregate state (event store) or a read-model row."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ class EventPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def device_view(state: DeviceState, version: int, position: int | None = None) -> DeviceView:
+def device_from_state(state: DeviceState, version: int, position: int | None = None) -> DeviceView:
     return DeviceView(
         device_id=state.device_id,
         name=state.name,
@@ -161,7 +162,7 @@ def device_view(state: DeviceState, version: int, position: int | None = None) -
     )
 
 
-def alert_view(state: AlertState, version: int, position: int | None = None) -> AlertView:
+def alert_from_state(state: AlertState, version: int, position: int | None = None) -> AlertView:
     return AlertView(
         alert_id=state.alert_id,
         device_id=state.device_id,
@@ -179,6 +180,43 @@ def alert_view(state: AlertState, version: int, position: int | None = None) -> 
         note=state.note,
         version=version,
         position=position,
+    )
+
+
+def device_from_row(row: dict[str, Any]) -> DeviceView:
+    return DeviceView(
+        device_id=row["device_id"],
+        name=row["name"],
+        site=row["site"],
+        kind=row["kind"],
+        status=row["status"],
+        metrics=[MetricBody(m["name"], m["unit"]) for m in row["metrics"]],
+        thresholds=[
+            ThresholdView(metric, t.get("min"), t.get("max"), t["severity"])
+            for metric, t in sorted(row["thresholds"].items())
+        ],
+        version=row["version"],
+        open_alerts=row["open_alerts"],
+    )
+
+
+def alert_from_row(row: dict[str, Any]) -> AlertView:
+    return AlertView(
+        alert_id=row["alert_id"],
+        device_id=row["device_id"],
+        metric=row["metric"],
+        severity=row["severity"],
+        status=row["status"],
+        raised_at=row["raised_at"],
+        trigger_value=row["trigger_value"],
+        threshold=BoundsView(row["threshold"].get("min"), row["threshold"].get("max")),
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_by=row["resolved_by"],
+        resolved_at=row["resolved_at"],
+        resolution=row["resolution"],
+        note=row["note"],
+        version=row["version"],
     )
 
 

@@ -1,5 +1,5 @@
-"""Threshold evaluation per series, in reading-time order (``AlertRules``), and the port through which
-its decisions become Alert commands (``AlertSink``).
+"""Threshold evaluation per series, in reading-time order, and the port through which its
+decisions become Alert commands (``AlertSink``).
 
 Determinism: an alert's id is derived from (device, metric, time of the reading that raised it), and
 a series is evaluated only over readings newer than the newest one stored before the batch. So the
@@ -11,16 +11,18 @@ series is late: it is stored, but it does not change alert state.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Protocol
 
 from sensorhub.application.alerts import auto_resolve_alert, raise_alert
 from sensorhub.application.unit_of_work import UnitOfWork
 from sensorhub.domain.alert_commands import AutoResolveAlert, RaiseAlert
 from sensorhub.domain.device import Threshold
-from sensorhub.ingest.rows import Reading
+from sensorhub.ingest.catalog import DeviceInfo
+from sensorhub.timeseries.store import Reading, Series
 
 _ALERT_IDS = uuid.UUID("6f0c2f8e-55a1-4c1e-9a57-0e9d4d0b5a11")
 
@@ -87,3 +89,37 @@ class UnitOfWorkAlerts:
             await raise_alert(command, self._uow)
         else:
             await auto_resolve_alert(AutoResolveAlert(decision.alert_id, reading.value, reading.time), self._uow)
+
+
+@dataclass
+class Evaluation:
+    raised: int = 0
+    resolved: int = 0
+    # (device_id, metric, open alert id) of every series whose open alert changed.
+    open_alerts: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+async def evaluate_batch(
+    sink: AlertSink,
+    new: Sequence[Reading],
+    devices: Mapping[str, DeviceInfo],
+    open_alerts: Mapping[Series, str | None],
+) -> Evaluation:
+    """Evaluate each series of ``new`` (grouped by series) against its threshold and open alert,
+    series by series in a fixed order, applying the decisions through ``sink``."""
+    out = Evaluation()
+    by_series = {series: list(rows) for series, rows in groupby(new, key=lambda r: (r.device_id, r.metric))}
+    for (device_id, metric), readings in sorted(by_series.items()):
+        open_alert_id = open_alerts.get((device_id, metric))
+        if open_alert_id is not None and not await sink.is_open(open_alert_id):
+            open_alert_id = None  # resolved by hand since
+        decisions, still_open = evaluate_series(readings, devices[device_id].thresholds.get(metric), open_alert_id)
+        for decision in decisions:
+            await sink.apply(decision)
+            if isinstance(decision, RaiseFor):
+                out.raised += 1
+            else:
+                out.resolved += 1
+        if decisions or still_open != open_alert_id:
+            out.open_alerts.append((device_id, metric, still_open))
+    return out

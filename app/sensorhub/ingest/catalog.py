@@ -1,12 +1,8 @@
 """What ingest needs to know about devices: status, metrics and thresholds (the ``DeviceCatalog`` port).
 
-:class:`EventStoreDeviceCatalog` reads device state from the event store (the source of truth) and
-caches it per device *version*: every lookup first reads the current stream versions (one indexed
-query for the whole batch, in the ingest transaction) and reloads only the devices that changed. A
-reading is therefore checked against exactly the thresholds in force when it is accepted: the
-staleness bound the issue allows (the projection lag) is zero here. Swapping in the device read
-model later (table ``device_view``: device_id, status, metrics, thresholds, version) keeps this
-port; its staleness is then the projector's lag.
+:class:`EventStoreDeviceCatalog` reads device state from the event store (the source of truth),
+cached per stream version: each lookup reads the batch's current versions in the ingest
+transaction and reloads only changed devices, so a reading meets exactly the thresholds in force.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
-from sensorhub.eventstore.feed import Connection
-from sensorhub.projections.model import Effects, insert, parse_time, table, upsert
+from sensorhub.db import Conn
+from sensorhub.projections.model import Effects, insert, payload_time, table, upsert
 
 SUBJECT_COLUMNS = (("alert_id", "text"), ("device_id", "text"), ("metric", "text"), ("severity", "text"))
 HISTORY_COLUMNS = (
@@ -40,7 +40,7 @@ class AlertHistoryProjection:
     name = "alert_history"
 
     async def apply(
-        self, conn: Connection, generation: int, events: Sequence[RecordedEvent], effects: Effects | None
+        self, conn: Conn, generation: int, events: Sequence[RecordedEvent], effects: Effects | None
     ) -> None:
         alert_events = [e for e in events if e.type in TRANSITIONS]
         if not alert_events:
@@ -81,16 +81,16 @@ class AlertHistoryProjection:
 def _transition_facts(event_type: str, data: dict[str, Any]) -> tuple[datetime, float | None, str | None]:
     match event_type:
         case "AlertRaised":
-            return parse_time(data["raised_at"]), float(data["trigger_value"]), None
+            return payload_time(data["raised_at"]), float(data["trigger_value"]), None
         case "AlertAcknowledged":
-            return parse_time(data["acknowledged_at"]), None, data.get("by")
+            return payload_time(data["acknowledged_at"]), None, data.get("by")
         case "AlertResolved":
-            return parse_time(data["resolved_at"]), None, data.get("by")
+            return payload_time(data["resolved_at"]), None, data.get("by")
         case _:
-            return parse_time(data["resolved_at"]), float(data["value"]), None
+            return payload_time(data["resolved_at"]), float(data["value"]), None
 
 
-async def _ensure_partitions(conn: Connection, generation: int, times: set[datetime]) -> None:
+async def _ensure_partitions(conn: Conn, generation: int, times: set[datetime]) -> None:
     """Plain PostgreSQL needs a month partition before a row can land in it (a no-op on TimescaleDB)."""
     months = {t.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0) for t in times}
     for month in sorted(months):

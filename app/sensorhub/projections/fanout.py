@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from litestar.stores.redis import RedisStore
 
 from sensorhub.application.stored_events import FeedCursor
-from sensorhub.eventstore.feed import Connection
+from sensorhub.db import Conn
 from sensorhub.observability import get_logger
 from sensorhub.projections.model import Effects
 from sensorhub.projections.store import stamp_of
@@ -37,7 +37,7 @@ class Fanout:
         self._redis = redis
         self._stamps = RedisStore(redis, namespace=CACHE_NAMESPACE) if redis is not None else None
 
-    async def in_transaction(self, conn: Connection, effects: Effects) -> None:
+    async def in_transaction(self, conn: Conn, effects: Effects) -> None:
         """Without Redis: NOTIFY is transactional, delivered only if the batch commits. One
         statement for the whole batch (a catch-up batch can carry thousands of changes);
         ``pg_notify`` runs once per array element, in array order."""

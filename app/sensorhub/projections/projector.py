@@ -18,14 +18,14 @@ import asyncpg
 import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
+from sensorhub.eventstore.notify import EVENTS_CHANNEL
 from sensorhub.observability import get_logger
 from sensorhub.projections import store
-from sensorhub.projections.catalog import all_projections
+from sensorhub.projections.by_name import all_projections
 from sensorhub.projections.fanout import Fanout
 from sensorhub.projections.runner import ProjectionRunner, RunnerConfig
 
-EVENTS_CHANNEL = "sensorhub_events"  # NOTIFY sent after appends commit (sensorhub.eventstore.notify)
 log = get_logger("sensorhub.projector")
 
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sensorhub.eventstore.feed import Connection
+from sensorhub.db import Conn
 
 Row = dict[str, Any]
 
 
 async def devices(
-    conn: Connection, *, site: str | None, status: str | None, kind: str | None, after: str | None, limit: int
+    conn: Conn, *, site: str | None, status: str | None, kind: str | None, after: str | None, limit: int
 ) -> list[Row]:
     rows = await conn.fetch(
         "SELECT * FROM rm_devices WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR status = $2)"
@@ -28,12 +28,12 @@ async def devices(
     return [dict(r) for r in rows]
 
 
-async def device(conn: Connection, device_id: str) -> Row | None:
+async def device(conn: Conn, device_id: str) -> Row | None:
     row = await conn.fetchrow("SELECT * FROM rm_devices WHERE device_id = $1", device_id)
     return None if row is None else dict(row)
 
 
-async def last_seen(conn: Connection, device_ids: list[str]) -> dict[str, datetime]:
+async def last_seen(conn: Conn, device_ids: list[str]) -> dict[str, datetime]:
     """Time of each device's newest reading, from the time-series store's ``latest_readings``."""
     if not device_ids:
         return {}
@@ -45,7 +45,7 @@ async def last_seen(conn: Connection, device_ids: list[str]) -> dict[str, dateti
 
 
 async def alerts(
-    conn: Connection,
+    conn: Conn,
     *,
     status: str | None,
     severity: str | None,
@@ -74,13 +74,13 @@ async def alerts(
     return [dict(r) for r in rows]
 
 
-async def alert(conn: Connection, alert_id: str) -> Row | None:
+async def alert(conn: Conn, alert_id: str) -> Row | None:
     row = await conn.fetchrow("SELECT * FROM rm_alerts WHERE alert_id = $1", alert_id)
     return None if row is None else dict(row)
 
 
 async def alert_history(
-    conn: Connection,
+    conn: Conn,
     *,
     device_id: str | None,
     start: datetime,
@@ -106,7 +106,7 @@ async def alert_history(
 
 
 async def alert_history_buckets(
-    conn: Connection, *, device_id: str | None, start: datetime, end: datetime, bucket_s: int
+    conn: Conn, *, device_id: str | None, start: datetime, end: datetime, bucket_s: int
 ) -> list[Row]:
     """Transition counts per bucket (aligned to the epoch, UTC); empty buckets are absent.
     Plain SQL so every time-series engine answers the same."""
@@ -137,7 +137,7 @@ class SiteCounts:
     open_alerts: dict[str, int]  # by severity: info, warning, critical (open or acknowledged)
 
 
-async def site_counts(conn: Connection, site: str) -> SiteCounts:
+async def site_counts(conn: Conn, site: str) -> SiteCounts:
     row = await conn.fetchrow(
         "SELECT count(*) AS devices, count(*) FILTER (WHERE status = 'active') AS active"
         " FROM rm_devices WHERE site = $1",
@@ -152,12 +152,12 @@ async def site_counts(conn: Connection, site: str) -> SiteCounts:
     return SiteCounts(site, row["devices"] if row else 0, row["active"] if row else 0, counts)
 
 
-async def site_device_ids(conn: Connection, site: str) -> list[str]:
+async def site_device_ids(conn: Conn, site: str) -> list[str]:
     """Every device at ``site`` (decommissioned ones too), by id."""
     rows = await conn.fetch("SELECT device_id FROM rm_devices WHERE site = $1 ORDER BY device_id", site)
     return [r["device_id"] for r in rows]
 
 
-async def open_alerts_by_severity(conn: Connection) -> dict[str, int]:
+async def open_alerts_by_severity(conn: Conn) -> dict[str, int]:
     rows = await conn.fetch("SELECT severity, count(*) AS n FROM rm_alerts WHERE status <> 'resolved' GROUP BY 1")
     return {"info": 0, "warning": 0, "critical": 0} | {r["severity"]: r["n"] for r in rows}

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from sensorhub.db import init_connection
+from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import read_feed
-from sensorhub.eventstore.registry import EventTypeRegistry
 from sensorhub.observability import (
     OPEN_ALERTS,
     PROJECTION_EVENTS_APPLIED,

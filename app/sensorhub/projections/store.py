@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sensorhub.application.stored_events import FeedCursor
-from sensorhub.eventstore.feed import Connection
+from sensorhub.db import Conn
 
 # pg_advisory_lock(LOCK_CLASS, hashtext(name)) is held by the leader of a projection.
 LOCK_CLASS = 0x5E5E_0002
@@ -39,11 +39,11 @@ class ProjectionStatus:
     rebuild_position: int | None
 
 
-async def try_lead(conn: Connection, name: str) -> bool:
+async def try_lead(conn: Conn, name: str) -> bool:
     return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CLASS, name))
 
 
-async def checkpoint(conn: Connection, name: str, generation: int) -> Checkpoint:
+async def checkpoint(conn: Conn, name: str, generation: int) -> Checkpoint:
     row = await conn.fetchrow(
         'SELECT transaction_id::text AS tx, "position", events_applied FROM projection_checkpoints'
         " WHERE name = $1 AND generation = $2",
@@ -55,9 +55,7 @@ async def checkpoint(conn: Connection, name: str, generation: int) -> Checkpoint
     return Checkpoint(FeedCursor(int(row["tx"]), row["position"]), row["events_applied"])
 
 
-async def advance(
-    conn: Connection, name: str, generation: int, *, old: FeedCursor, new: FeedCursor, count: int
-) -> None:
+async def advance(conn: Conn, name: str, generation: int, *, old: FeedCursor, new: FeedCursor, count: int) -> None:
     """Move the checkpoint, fenced on its old value: a second writer (which the leader lock
     already prevents) would find it moved and roll back instead of applying twice."""
     moved = await conn.fetchval(
@@ -77,7 +75,7 @@ async def advance(
         raise RuntimeError(f"checkpoint of {name} g{generation} moved under this batch; another leader is active")
 
 
-async def generations(conn: Connection, name: str) -> Generations:
+async def generations(conn: Conn, name: str) -> Generations:
     row = await conn.fetchrow(
         "SELECT live_generation, shadow_generation, rebuild_requested_at IS NOT NULL AS requested"
         " FROM projections WHERE name = $1",
@@ -88,11 +86,11 @@ async def generations(conn: Connection, name: str) -> Generations:
     return Generations(row["live_generation"], row["shadow_generation"], row["requested"])
 
 
-async def heartbeat(conn: Connection, name: str, holder: str) -> None:
+async def heartbeat(conn: Conn, name: str, holder: str) -> None:
     await conn.execute("UPDATE projections SET leader = $2, heartbeat_at = now() WHERE name = $1", name, holder)
 
 
-async def request_rebuild(conn: Connection, name: str) -> bool:
+async def request_rebuild(conn: Conn, name: str) -> bool:
     """Ask the projection's leader to rebuild it; False for an unknown name."""
     found = await conn.fetchval(
         "UPDATE projections SET rebuild_requested_at = now() WHERE name = $1 RETURNING true", name
@@ -102,7 +100,26 @@ async def request_rebuild(conn: Connection, name: str) -> bool:
     return bool(found)
 
 
-async def start_shadow(conn: Connection, name: str) -> int:
+async def names(conn: Conn) -> list[str]:
+    return [r["name"] for r in await conn.fetch("SELECT name FROM projections ORDER BY name")]
+
+
+async def rebuilt_at(conn: Conn, name: str) -> datetime | None:
+    """When the projection was last rebuilt and swapped in (None: never, or no such projection)."""
+    return await conn.fetchval("SELECT rebuilt_at FROM projections WHERE name = $1", name)
+
+
+async def swapped_in_since(conn: Conn, name: str, before: datetime | None) -> datetime | None:
+    """The time of a rebuild swapped in after ``before`` with nothing pending; None until then."""
+    row = await conn.fetchrow(
+        "SELECT rebuilt_at, shadow_generation, rebuild_requested_at FROM projections WHERE name = $1", name
+    )
+    if row is None or row["rebuilt_at"] == before or row["shadow_generation"] is not None:
+        return None
+    return None if row["rebuild_requested_at"] else row["rebuilt_at"]
+
+
+async def start_shadow(conn: Conn, name: str) -> int:
     """Create an empty next generation to replay into (dropping a leftover of an abandoned rebuild)."""
     async with conn.transaction():
         live, shadow = await _generations_for_update(conn, name)
@@ -120,7 +137,7 @@ async def start_shadow(conn: Connection, name: str) -> int:
         return new
 
 
-async def swap_if_caught_up(conn: Connection, name: str) -> int | None:
+async def swap_if_caught_up(conn: Conn, name: str) -> int | None:
     """Make the shadow generation live when it has applied at least what the live one has;
     returns the generation retired (drop it afterwards), or None when not yet caught up."""
     async with conn.transaction():
@@ -135,7 +152,7 @@ async def swap_if_caught_up(conn: Connection, name: str) -> int | None:
         return live
 
 
-async def _generations_for_update(conn: Connection, name: str) -> tuple[int, int | None]:
+async def _generations_for_update(conn: Conn, name: str) -> tuple[int, int | None]:
     row = await conn.fetchrow(
         "SELECT live_generation, shadow_generation FROM projections WHERE name = $1 FOR UPDATE", name
     )
@@ -144,7 +161,7 @@ async def _generations_for_update(conn: Connection, name: str) -> tuple[int, int
     return row["live_generation"], row["shadow_generation"]
 
 
-async def drop_generation(conn: Connection, name: str, generation: int) -> None:
+async def drop_generation(conn: Conn, name: str, generation: int) -> None:
     await conn.execute("SELECT rm_drop_generation($1, $2)", name, generation)
 
 
@@ -167,7 +184,7 @@ SELECT p.name, p.live_generation, p.shadow_generation, p.leader, p.heartbeat_at,
 """
 
 
-async def status(conn: Connection, heartbeat_timeout_s: float, name: str | None = None) -> list[ProjectionStatus]:
+async def status(conn: Conn, heartbeat_timeout_s: float, name: str | None = None) -> list[ProjectionStatus]:
     """Position, lag (events not applied, age of the oldest of them) and state of each projection."""
     out: list[ProjectionStatus] = []
     for r in await conn.fetch(_STATUS, heartbeat_timeout_s, name):
@@ -195,7 +212,7 @@ async def status(conn: Connection, heartbeat_timeout_s: float, name: str | None 
     return out
 
 
-async def reached(conn: Connection, names: tuple[str, ...], position: int) -> bool | None:
+async def reached(conn: Conn, names: tuple[str, ...], position: int) -> bool | None:
     """Whether every projection in ``names`` has applied the event at ``position``; None when no
     event has that position. Feed order is (transaction id, position), so compare cursors."""
     return await conn.fetchval(
@@ -208,7 +225,7 @@ async def reached(conn: Connection, names: tuple[str, ...], position: int) -> bo
     )
 
 
-async def live_stamp(conn: Connection, name: str) -> str | None:
+async def live_stamp(conn: Conn, name: str) -> str | None:
     """The live generation and checkpoint as a cache stamp (see ``cache``)."""
     row = await conn.fetchrow(
         'SELECT p.live_generation AS g, c.transaction_id::text AS tx, c."position" AS pos FROM projections p'

@@ -1,15 +1,9 @@
 """SQL for readings queries: raw ranges and epoch-aligned buckets with gap filling, on any engine.
 
-Bucketed queries compute, per bucket, what the requested aggregates need of count, sum, min,
-max, first and last (nothing else).
-Buckets of whole hours are built from the hourly rollups where a rollup is current (not marked
-dirty by ingest, and its hour lies wholly inside the range) and from raw rows for every other hour,
-so the result is the same as from raw rows alone, only cheaper: there the sum is ``numeric``, which
-does not depend on the order partial sums are added in. Other buckets come from raw rows only, and
-their sum is a ``float8`` sum taken in reading-time order: as deterministic (the same on every
-engine and plan), and about twice as fast as converting every value to ``numeric`` (which was
-~60 % of a one-day 1-minute bucket query). Gap filling (``null``, ``previous``, ``linear``) is done
-in SQL with window functions over a ``generate_series`` grid.
+Buckets of whole hours merge the hourly rollups that are current with raw rows for the other
+hours (``numeric`` sums, so the result equals raw rows alone); other buckets come from raw rows,
+summed as ``float8`` in reading-time order (deterministic on every engine and plan). Gap filling
+is done in SQL with window functions over a ``generate_series`` grid.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Devices and alerts come from the ``registry`` read model (``projections.queries.site_counts``,
 index lookups on ``rm_devices (site, device_id)``), so they are as fresh as the projection:
 eventually consistent, and exact once the projector has caught up (read-your-writes with
-``min_position``, see ``http/read_side.py``). Readings come from the time-series store and are
+``min_position``, see ``http/reads.py``). Readings come from the time-series store and are
 never behind. Everything is read in one snapshot, so the counts agree with each other even
 while a batch commits or a rebuild swaps generations.
 """

@@ -1,33 +1,64 @@
 """The time-series store: one interface over every engine (see ``engines.py``).
 
-Writes go through a per-connection staging table: ``COPY`` the batch in, then one statement
-inserts the new readings (``ON CONFLICT DO NOTHING``: duplicates are counted, not errors),
-upserts the ``latest_readings`` of each series where the batch is newer, marks the hours whose
-rollups are now stale (see ``rollups.py`` for the claim protocol), and
-returns the new readings of the series the caller evaluates alerts for, in reading-time order.
-The caller owns the transaction: a request is all or nothing.
+It owns all SQL of the ingest transaction (``write`` and ``set_open_alerts``): the series lock,
+the staged ``COPY`` and the merge into ``readings``, ``latest_readings`` and ``rollup_dirty``. The
+caller owns the transaction, so a request is all or nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from sensorhub.db import Conn
-from sensorhub.ingest.rows import Reading
 from sensorhub.timeseries import queries
 from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
+
+Series = tuple[str, str]  # (device_id, metric)
+
+
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """One reading: a row of ``readings``. A Struct, not a dataclass: ingest builds one per row."""
+
+    device_id: str
+    metric: str
+    time: datetime
+    value: float
+
+
+# Series that have (or had) a threshold get a ``series_alert_state`` row: ingest locks it while it
+# evaluates the series, so concurrent requests evaluate one series one after the other.
+_ADD_SERIES = """
+INSERT INTO series_alert_state (device_id, metric)
+SELECT device_id, metric FROM unnest($1::text[], $2::text[]) AS t(device_id, metric)
+ORDER BY 1, 2
+ON CONFLICT DO NOTHING
+"""
+# Locks the batch's series in a fixed order (no deadlock) and reads their open alert under the lock.
+_LOCK_SERIES = """
+SELECT s.device_id, s.metric, s.open_alert_id
+FROM series_alert_state s JOIN unnest($1::text[], $2::text[]) AS w(device_id, metric) USING (device_id, metric)
+ORDER BY s.device_id, s.metric
+FOR UPDATE OF s
+"""
+_SET_OPEN_ALERTS = """
+UPDATE series_alert_state s SET open_alert_id = c.open_alert_id
+FROM unnest($1::text[], $2::text[], $3::text[]) AS c(device_id, metric, open_alert_id)
+WHERE s.device_id = c.device_id AND s.metric = c.metric
+"""
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
-# $1/$2: the watched series (device ids, metrics) whose new readings are returned for alert evaluation.
+# One statement: the new readings (a duplicate is skipped and counted), the latest reading per series,
+# the rollup hours made stale, and the new readings of the locked series ($1/$2) for alert evaluation.
 _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
@@ -75,9 +106,11 @@ ORDER BY part, device_id, metric, time
 class WriteOutcome:
     inserted: int
     duplicates: int
-    # New readings of the watched series newer than the series' latest before this write, in
+    # New readings of the locked series newer than the series' latest before this write, in
     # (device_id, metric, time) order: the ones alert evaluation must look at.
     to_evaluate: list[Reading] = field(default_factory=list)
+    # The open alert of every locked series (``None``: no open alert).
+    open_alerts: dict[Series, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +144,11 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def days_of(readings: Iterable[Reading]) -> set[date]:
+    """The UTC days of these readings (each distinct time converted once: a batch repeats few)."""
+    return {utc_day(t) for t in {r.time for r in readings}}
+
+
 class TimeSeriesStore:
     def __init__(self, info: EngineInfo) -> None:
         self.info = info
@@ -136,23 +174,35 @@ class TimeSeriesStore:
         """Partitions may have been dropped by another replica: check again on the next write."""
         self._ready_days.clear()
 
-    async def write(
-        self, conn: Conn, readings: Sequence[Reading], watched: Iterable[tuple[str, str]] = ()
-    ) -> WriteOutcome:
-        """Store ``readings`` (unique per series and time) in the caller's transaction."""
+    async def write(self, conn: Conn, readings: Sequence[Reading], thresholds: Collection[Series] = ()) -> WriteOutcome:
+        """Store ``readings`` (unique per series and time) in the caller's transaction, and lock the
+        batch's series that have an alert state (series in ``thresholds`` get one first)."""
         if not readings:
             return WriteOutcome(0, 0)
+        series = sorted({(r.device_id, r.metric) for r in readings})
+        with_threshold = [s for s in series if s in thresholds]
+        if with_threshold:
+            await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
+        locked = await conn.fetch(_LOCK_SERIES, [s[0] for s in series], [s[1] for s in series])
+        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
         await conn.execute(_STAGING)
         await conn.copy_records_to_table(
             "readings_staging",
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
             columns=("device_id", "metric", "time", "value"),
         )
-        series = sorted(set(watched))
-        rows = await conn.fetch(_MERGE, [s[0] for s in series], [s[1] for s in series])
+        watched = sorted(open_alerts)
+        rows = await conn.fetch(_MERGE, [s[0] for s in watched], [s[1] for s in watched])
         inserted = int(rows[0]["inserted"])
         evaluate = [Reading(r["device_id"], r["metric"], r["time"], r["value"]) for r in rows[1:]]
-        return WriteOutcome(inserted, len(readings) - inserted, evaluate)
+        return WriteOutcome(inserted, len(readings) - inserted, evaluate, open_alerts)
+
+    async def set_open_alerts(self, conn: Conn, changes: Sequence[tuple[str, str, str | None]]) -> None:
+        """Record each series' open alert after evaluation (rows locked by ``write``)."""
+        if changes:
+            await conn.execute(
+                _SET_OPEN_ALERTS, [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes]
+            )
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -163,8 +213,7 @@ class TimeSeriesStore:
     async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
-        # The columns are the bucket, then the aggregates in the order asked for (see ``bucket_query``);
-        # zipping by position is about half the Python time of looking every value up by name.
+        # The columns are the bucket, then the aggregates in the order asked for (see ``bucket_query``).
         names = ("time", *spec.aggregates)
         return [dict(zip(names, r, strict=True)) for r in rows]
 
@@ -176,8 +225,7 @@ class TimeSeriesStore:
 
     async def latest_of_devices(self, conn: Conn, device_ids: Sequence[str]) -> list[LatestRow]:
         """The latest reading of every series of these devices, as ``(device_id, metric, time, value)``
-        rows in no particular order: one scan of ``latest_readings`` (a row per series, kept by
-        ingest), with no per-series probe of ``readings`` and no per-row Python objects."""
+        rows in no particular order, from ``latest_readings`` (kept by ingest)."""
         return await conn.fetch(
             "SELECT device_id, metric, time, value FROM latest_readings WHERE device_id = ANY($1::text[])",
             list(device_ids),

@@ -11,7 +11,7 @@ from sensorhub.application import devices
 from sensorhub.application.stored_events import Snapshot
 from sensorhub.domain.device_commands import SetThreshold, UpdateDevice
 from sensorhub.domain.device_events import ThresholdSet
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 

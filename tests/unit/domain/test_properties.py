@@ -20,7 +20,7 @@ from sensorhub.domain.device import Device
 from sensorhub.domain.device_commands import ClearThreshold, DecommissionDevice, SetThreshold, UpdateDevice
 from sensorhub.domain.device_events import DeviceRenamed
 from sensorhub.domain.errors import DomainError
-from sensorhub.eventstore.catalog import build_registry
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.memory import InMemoryEventStore
 
 from tests.unit.domain.factories import T0, raise_cmd, register

@@ -1,0 +1,72 @@
+"""Which rows of a parsed batch ingest may store, and why the others are rejected. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sensorhub.ingest.catalog import DeviceInfo
+from sensorhub.ingest.rows import Parsed, Rejection
+from sensorhub.timeseries.store import Reading
+
+MAX_FUTURE = timedelta(minutes=5)
+
+
+@dataclass
+class Validated:
+    accepted: list[Reading] = field(default_factory=list)  # unique per (device, metric, time)
+    rejected: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0  # rows repeating an earlier row's series and time
+
+
+def oldest_kept(now: datetime, retention_days: int) -> datetime:
+    """The start of the oldest day that raw retention still keeps."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=retention_days)
+
+
+def validate(parsed: Parsed, devices: Mapping[str, DeviceInfo], now: datetime, retention_days: int) -> Validated:
+    """Accept the rows of known, active devices and metrics inside the time window; the first of
+    several rows for one series and time wins."""
+    latest_allowed, earliest_allowed = now + MAX_FUTURE, oldest_kept(now, retention_days)
+    # One set lookup and one comparison per row; only a refused row goes through ``_problem``.
+    writable = {(d.device_id, m) for d in devices.values() if d.status != "decommissioned" for m in d.metrics}
+    seen: set[tuple[str, str, datetime]] = set()
+    out = Validated(rejected=list(parsed.rejected))
+    for index, reading in parsed.readings:
+        if (reading.device_id, reading.metric) not in writable or not (
+            earliest_allowed <= reading.time <= latest_allowed
+        ):
+            problem = _problem(reading, devices.get(reading.device_id), latest_allowed, earliest_allowed)
+            assert problem is not None, "the fast path refused a row that _problem accepts"
+            out.rejected.append(Rejection(index, *problem))
+            continue
+        key = (reading.device_id, reading.metric, reading.time)
+        if key in seen:
+            out.duplicates += 1
+            continue
+        seen.add(key)
+        out.accepted.append(reading)
+    return out
+
+
+def _problem(
+    reading: Reading, device: DeviceInfo | None, latest_allowed: datetime, earliest_allowed: datetime
+) -> tuple[str, str] | None:
+    if device is None:
+        return "unknown_device", f"no device with id {reading.device_id!r}: register it first (POST /v1/devices)"
+    if device.status == "decommissioned":
+        return "decommissioned_device", f"device {reading.device_id!r} is decommissioned and accepts no readings"
+    if reading.metric not in device.metrics:
+        known = ", ".join(sorted(device.metrics))
+        return "unknown_metric", f"device {reading.device_id!r} has no metric {reading.metric!r}; its metrics: {known}"
+    if reading.time > latest_allowed:
+        return "future_time", (
+            f"time {reading.time.isoformat()} is more than 5 minutes in the future "
+            f"(server time {(latest_allowed - MAX_FUTURE).isoformat()})"
+        )
+    if reading.time < earliest_allowed:
+        return "too_old", (
+            f"time {reading.time.isoformat()} is older than raw retention keeps (from {earliest_allowed.isoformat()})"
+        )
+    return None

@@ -1,0 +1,1 @@
+"""The platform, one component per concern (each with its settings beside it)."""
