@@ -57,6 +57,7 @@ async def _database(server: str, name: str, *, drop: bool) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-time", type=int, default=300, help="time budget of the whole run, in seconds")
+    parser.add_argument("--seed", type=int, default=1, help="hypothesis seed (the same seed replays the same run)")
     args, extra = parser.parse_known_args()
     server, redis_url = _env("SENSORHUB_TEST_TSDB_URL"), _env("SENSORHUB_TEST_REDIS_URL")
     name = f"sensorhub_fuzz_{os.getpid()}"
@@ -74,7 +75,7 @@ def main() -> int:
             f"--phases={PHASES}",
             f"--max-time={args.max_time}",
             "--request-timeout=10",
-            "--seed=1",
+            f"--seed={args.seed}",
             f"--header=Authorization: Bearer {service.admin_key}",
             *extra,
         ]
