@@ -26,6 +26,7 @@ from sensorhub.http.methods import with_head_and_options
 from sensorhub.http.openapi import enrich_app_schema
 from sensorhub.http.problems import exception_handlers
 from sensorhub.http.request_context import request_context_middleware
+from sensorhub.http.schema_page import render_plugins
 from sensorhub.http.throttle import rate_limit_guard, rate_limit_headers_middleware
 from sensorhub.rate_limits import rate_limiter
 from sensorhub.runtime import Services
@@ -93,6 +94,7 @@ def build_app(settings: Settings, *, open_services: ServicesFactory, alert_strea
             path="/schema",
             components=Components(security_schemes={"BearerAuth": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"BearerAuth": []}],
+            render_plugins=render_plugins(),
         ),
         plugins=[alert_stream],
         logging_config=None,
