@@ -55,7 +55,7 @@ async def _database(server: str, name: str, *, drop: bool) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--max-time", type=int, default=300, help="time budget of the whole run, in seconds")
     parser.add_argument("--seed", type=int, default=1, help="hypothesis seed (the same seed replays the same run)")
     args, extra = parser.parse_known_args()

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.projections.support import append_history
-from tests.support.app import auth, client_for, settings_for
+from tests.support.app import ADMIN_KEY, auth, client_for, settings_for
 
 DEVICE = {
     "device_id": "dev-1",
@@ -124,6 +124,15 @@ async def test_the_stream_starts_without_an_empty_data_line(short_stream_client:
     first = sse_frames(response.text)[0]
     assert first[0].startswith(": subscribed")
     assert not any(line.startswith("data:") for line in first), first
+
+
+async def test_the_stream_takes_the_key_as_access_token_for_eventsource(
+    short_stream_client: AsyncTestClient[Any],
+) -> None:
+    ok = await short_stream_client.get(f"/v1/alerts/stream?access_token={ADMIN_KEY}")
+    assert ok.status_code == 200 and ok.text.startswith(": subscribed")
+    assert (await short_stream_client.get("/v1/alerts/stream?access_token=nope")).status_code == 401
+    assert (await short_stream_client.get(f"/v1/devices?access_token={ADMIN_KEY}")).status_code == 401  # only there
 
 
 async def test_last_event_id_replays_the_alert_changes_missed(

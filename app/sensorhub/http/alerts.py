@@ -209,10 +209,17 @@ class AlertsController(Controller):
     )
     async def stream(
         self,
+        *,
         channels: NamedDependency[ChannelsPlugin],
         settings: deps.Injected[Settings],
         pool: deps.Injected[asyncpg.Pool],
         unit_of_work: deps.Injected[UnitOfWorkFactory],
+        access_token: Annotated[
+            str | None,
+            QueryParameter(
+                description="The API key, for clients that cannot send `Authorization` (a browser's EventSource)"
+            ),
+        ] = None,
         last_event_id: Annotated[
             str | None,
             HeaderParameter(

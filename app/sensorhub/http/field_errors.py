@@ -104,8 +104,9 @@ def _from_extra(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldE
     definition = param.kwarg_definition if param is not None else None
     field = getattr(definition, "name", None) or key
     allowed = literal_values(param.annotation) if param is not None else ()
-    if not allowed and definition is not None and getattr(definition, "schema_extra", None):
-        allowed = tuple(str(v) for v in (definition.schema_extra or {}).get("enum", ()))
+    schema_extra = getattr(definition, "schema_extra", None)
+    if not allowed and isinstance(schema_extra, dict):
+        allowed = tuple(str(v) for v in schema_extra.get("enum", ()))
     if allowed and (enum or message.startswith("must match the pattern")):
         message = _enum_message(repr(request.query_params.get(field)) if not enum else enum[1], allowed)
     if source == "query":

@@ -66,7 +66,7 @@ class KeysController(Controller):
         if not data.name.strip():
             raise ProblemError(422, "name must not be empty", extra={"errors": [{"field": "name", "message": "empty"}]})
         try:
-            scopes = apikeys.check_scopes(data.scopes)
+            scopes = apikeys.check_scopes(list(data.scopes))
         except apikeys.UnknownScopeError as exc:
             raise ProblemError(422, str(exc), extra={"errors": [{"field": "scopes", "message": str(exc)}]}) from None
         async with pool.acquire() as conn:
