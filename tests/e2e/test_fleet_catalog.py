@@ -47,3 +47,30 @@ async def test_sites_and_metrics_in_use_are_listed_and_paged(client: AsyncTestCl
         {"name": "pressure", "units": ["hPa"], "devices": 1},
         {"name": "temperature", "units": ["C", "F"], "devices": 2},
     ]
+
+
+async def test_bulk_register_is_atomic_per_device_with_a_result_each(client: AsyncTestClient[Any]) -> None:
+    taken = await client.post("/v1/devices", json=device("taken", "s", [("t", "C")]), headers=auth())
+    assert taken.status_code == 201
+    batch = {
+        "devices": [
+            device("new-1", "plant-a", [("temperature", "C")]),
+            device("taken", "plant-a", [("temperature", "C")]),
+            device("dup-metrics", "plant-a", [("t", "C"), ("t", "F")]),
+            device("new-2", "plant-b", [("temperature", "C")]),
+        ]
+    }
+    headers = {**auth(), "Idempotency-Key": "batch-1"}
+    response = await client.post("/v1/devices:batch", json=batch, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["created"], body["failed"]) == (2, 2)
+    assert [(i["index"], i["status"]) for i in body["items"]] == [(0, 201), (1, 409), (2, 422), (3, 201)]
+    assert body["items"][0]["device"]["device_id"] == "new-1" and "unique" in body["items"][2]["detail"]
+    assert int(response.headers["x-position"]) == body["items"][3]["device"]["position"]
+    assert (await client.get("/v1/devices/new-2", headers=auth())).status_code == 200
+    assert (await client.get("/v1/devices/dup-metrics", headers=auth())).status_code == 404
+    again = await client.post("/v1/devices:batch", json=batch, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == body
+    empty = await client.post("/v1/devices:batch", json={"devices": []}, headers=auth())
+    assert empty.status_code == 422

@@ -43,6 +43,7 @@ def route_handlers() -> list[Any]:
         health.MetricsController,
         keys.KeysController,
         devices.DevicesController,
+        devices.DeviceBatchController,
         catalog.CatalogController,
         alerts.AlertsController,
         events.EventsController,

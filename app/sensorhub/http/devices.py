@@ -13,6 +13,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from sensorhub.application import devices as handlers
+from sensorhub.application.commands import execute
 from sensorhub.application.ports import EventStore
 from sensorhub.application.results import CommandResult
 from sensorhub.db import Conn
@@ -27,10 +28,10 @@ from sensorhub.domain.device_commands import (
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.http import dependencies as deps
-from sensorhub.http.commands import Commands, command_response, if_match, json_response
+from sensorhub.http.commands import Commands, command_context, command_response, idempotent, if_match, json_response
 from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
-from sensorhub.http.problems import ProblemError, invalid
+from sensorhub.http.problems import ProblemError, invalid, translated_errors
 from sensorhub.http.reads import (
     Cursor,
     Limit,
@@ -44,6 +45,7 @@ from sensorhub.http.views import (
     DeviceView,
     EventPage,
     RegisterDeviceBody,
+    RegisterDevicesBody,
     ThresholdBody,
     UpdateDeviceBody,
     device_from_row,
@@ -57,6 +59,19 @@ WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
 MAX_VERSION = 2**63 - 1
 AnyRequest = Request[Any, Any, Any]
+
+
+class BatchItem(msgspec.Struct, omit_defaults=True):
+    index: int
+    status: int  # 201 registered, 409 id taken, 422 refused by the domain
+    device: DeviceView | None = None
+    detail: str | None = None
+
+
+class BatchResult(msgspec.Struct):
+    created: int
+    failed: int
+    items: list[BatchItem]
 
 
 class DevicePage(msgspec.Struct):
@@ -73,6 +88,16 @@ def _respond(status: int = 200):
         )
 
     return respond
+
+
+def _register_command(body: RegisterDeviceBody) -> RegisterDevice:
+    return RegisterDevice(
+        device_id=body.device_id or uuid.uuid4().hex,
+        name=body.name,
+        site=body.site,
+        kind=body.kind,
+        metrics=tuple(Metric(m.name, m.unit) for m in body.metrics),
+    )
 
 
 async def _with_last_seen(pool: asyncpg.Pool, views: list[DeviceView]) -> None:
@@ -109,13 +134,7 @@ class DevicesController(Controller):
         data: JSONBody[RegisterDeviceBody],
     ) -> Response[bytes]:
         """Register a device → 201 with ``Location``; an id already taken → 409."""
-        command = RegisterDevice(
-            device_id=data.device_id or uuid.uuid4().hex,
-            name=data.name,
-            site=data.site,
-            kind=data.kind,
-            metrics=tuple(Metric(m.name, m.unit) for m in data.metrics),
-        )
+        command = _register_command(data)
         return await commands.run(request, handlers.register_device, command, _respond(201))
 
     @get("/", opt=READ, operation_id="listDevices", responses=documented(DevicePage))
@@ -289,6 +308,53 @@ def _version_cursor(cursor: str) -> int:
         message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
         raise invalid("cursor", message)
     return int(cursor)
+
+
+class DeviceBatchController(Controller):
+    """``POST /v1/devices:batch`` (a path of its own: under ``/v1/devices`` it would read as an id)."""
+
+    path = "/v1/devices:batch"
+    tags = ["devices"]
+    dependencies = {"commands": deps.COMMANDS}
+
+    @post(
+        "/",
+        opt={**WRITE, "create": True},
+        operation_id="registerDevices",
+        status_code=200,
+        responses=documented(BatchResult),
+    )
+    async def register_many(
+        self,
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
+        data: JSONBody[RegisterDevicesBody],
+    ) -> Response[bytes]:
+        """Register up to 1000 devices: each on its own (atomic per device), a result per item in
+        request order (201, or 409/422 with the reason). ``X-Position`` is the last registration's."""
+        context = command_context(request)
+
+        async def run() -> Response[bytes]:
+            items: list[BatchItem] = []
+            position = 0
+            for index, body in enumerate(data.devices):
+                command = _register_command(body)
+                try:
+                    with translated_errors():
+                        result = await execute(
+                            handlers.register_device, command, lambda: commands.unit_of_work(context)
+                        )
+                except ProblemError as exc:
+                    items.append(BatchItem(index, exc.status, detail=exc.detail))
+                    continue
+                position = max(position, result.position)
+                view = device_from_state(result.state, result.version, result.position)
+                items.append(BatchItem(index, 201, device=view))
+            created = sum(1 for i in items if i.status == 201)
+            headers = {"X-Position": str(position)} if position else {}
+            return json_response(BatchResult(created, len(items) - created, items), headers=headers)
+
+        return await idempotent(request, commands.idempotency, run)
 
 
 async def _detail(

@@ -14,9 +14,7 @@ from sensorhub.domain.device import DeviceState
 
 # What the domain accepts, stated on the wire so the OpenAPI document and msgspec enforce the same:
 # text is 1-200 characters with something besides spaces and no NUL (the domain trims it).
-Text = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")
-]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
 Note = Annotated[str, msgspec.Meta(max_length=2000, pattern="^[^\\u0000]*$")]
 DeviceId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 MetricName = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{0,63}$")]
@@ -41,6 +39,10 @@ class RegisterDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
     kind: Text
     metrics: Annotated[list[MetricBody], msgspec.Meta(min_length=1, max_length=100)]
     device_id: DeviceId | None = None
+
+
+class RegisterDevicesBody(msgspec.Struct, forbid_unknown_fields=True):
+    devices: Annotated[list[RegisterDeviceBody], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class UpdateDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +81,24 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "metrics": [{"name": "temperature", "unit": "C"}, {"name": "humidity", "unit": "%"}],
     },
     UpdateDeviceBody: {"name": "Boiler room (east)", "site": "plant-b"},
+    RegisterDevicesBody: {
+        "devices": [
+            {
+                "device_id": "boiler-2",
+                "name": "Boiler 2",
+                "site": "plant-a",
+                "kind": "thermometer",
+                "metrics": [{"name": "temperature", "unit": "C"}],
+            },
+            {
+                "device_id": "boiler-3",
+                "name": "Boiler 3",
+                "site": "plant-a",
+                "kind": "thermometer",
+                "metrics": [{"name": "temperature", "unit": "C"}],
+            },
+        ]
+    },
     ThresholdBody: {"min": 5.0, "max": 80.0, "severity": "warning"},
     AcknowledgeBody: {"by": "alice", "note": "on my way"},
     ResolveBody: {"by": "alice", "note": "valve replaced"},
