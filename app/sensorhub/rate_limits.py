@@ -76,17 +76,27 @@ return {1, count}
 
 
 class RedisCounter:
-    def __init__(self, redis: aioredis.Redis, fallback: InProcessCounter | None = None) -> None:
+    """After a Redis error, counts in-process for ``retry_after_s`` before asking Redis again: a
+    request must not wait for Redis's connect timeout while it is down."""
+
+    def __init__(
+        self, redis: aioredis.Redis, fallback: InProcessCounter | None = None, *, retry_after_s: float = 5.0
+    ) -> None:
         self._redis = redis
         self._script = redis.register_script(_TAKE)
         self._fallback = fallback or InProcessCounter()
+        self._retry_after_s = retry_after_s
+        self._down_until = 0.0
 
     async def take(self, key: str, cost: int, limit: int, window_s: int, now: float) -> tuple[bool, int]:
+        if time.monotonic() < self._down_until:
+            return await self._fallback.take(key, cost, limit, window_s, now)
         window = int(now // window_s)
         try:
             taken, count = await self._script(keys=[f"sensorhub:rl:{key}:{window}"], args=[cost, limit, window_s + 1])
         except Exception as exc:  # Redis is optional: count here until it answers again
             log.warning("rate limit counter unavailable; counting in-process", error=repr(exc))
+            self._down_until = time.monotonic() + self._retry_after_s
             return await self._fallback.take(key, cost, limit, window_s, now)
         return bool(taken), int(count)
 
