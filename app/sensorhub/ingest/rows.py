@@ -167,7 +167,7 @@ def parse_csv(body: bytes, max_rows: int | None = None) -> Parsed:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BodyError("the CSV body must be UTF-8") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))  # as csv wants: a bare \r inside a row is no error
     rows: list[Any] = []
     try:  # the csv module gives up on some bytes (e.g. a bare carriage return inside a field)
         header = next(reader, None)
