@@ -35,7 +35,7 @@ RowFn = Callable[[Context], Awaitable[RowResult | list[RowResult]]]
 
 def all_rows() -> dict[str, RowFn]:
     rows: dict[str, RowFn] = dict(rows_eventstore.ROWS)
-    for module in ("bench.rows_projections", "bench.rows_timeseries"):
+    for module in ("bench.rows_projections", "bench.rows_timeseries", "bench.rows_conditions"):
         try:
             mod = __import__(module, fromlist=["ROWS"])
         except ImportError as exc:  # the code a row measures has not landed yet

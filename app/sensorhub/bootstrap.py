@@ -22,6 +22,7 @@ from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
 from sensorhub.db import create_pool
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.event_types import build_registry
+from sensorhub.eventstore.horizon import feed_horizon
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
@@ -29,7 +30,13 @@ from sensorhub.http.app import build_app
 from sensorhub.idempotency import PostgresIdempotencyRecords
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.service import ReadingsIngest
-from sensorhub.observability import DATABASE_UP, REDIS_UP, configure_logging, get_logger
+from sensorhub.observability import (
+    DATABASE_UP,
+    FEED_HORIZON_AGE_SECONDS,
+    REDIS_UP,
+    configure_logging,
+    get_logger,
+)
 from sensorhub.projections import store as projection_store
 from sensorhub.projections.alert_stream import alert_channels
 from sensorhub.projections.cache import ReadCache
@@ -80,7 +87,7 @@ async def open_services(
             idempotency=PostgresIdempotencyRecords(pool),
             append_notifier=notifier,
         )
-        services.readiness.update(database=database_check, redis=redis_check)
+        services.readiness.update(database=database_check, redis=redis_check, feed_horizon=feed_horizon_check)
         services.timeseries = await open_timeseries(services)
         services.readiness["projector"] = projector_heartbeat
         yield services
@@ -166,6 +173,17 @@ async def redis_check(services: Services) -> CheckResult:
         return CheckResult(False, f"unreachable ({type(exc).__name__}): degraded, serving without cache", False)
     REDIS_UP.set(1)
     return CheckResult(True, "reachable", critical=False)
+
+
+async def feed_horizon_check(services: Services) -> CheckResult:
+    """Not critical: a held-back feed delays reads; it does not make this replica unfit to serve."""
+    try:
+        async with services.pool.acquire(timeout=CHECK_TIMEOUT_S) as conn:
+            horizon = await feed_horizon(conn)
+    except Exception as exc:
+        return CheckResult(False, f"feed horizon unknown: {type(exc).__name__}", critical=False)
+    FEED_HORIZON_AGE_SECONDS.set(horizon.age_s)
+    return CheckResult(not horizon.stalled, horizon.describe(), critical=False)
 
 
 async def projector_heartbeat(services: Services) -> CheckResult:

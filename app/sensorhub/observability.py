@@ -32,6 +32,10 @@ PROJECTION_LAG_SECONDS = Gauge(
 PROJECTION_EVENTS_APPLIED = Counter(
     "sensorhub_projection_events_applied_total", "Events applied by a projection", ["projection"]
 )
+FEED_HORIZON_AGE_SECONDS = Gauge(
+    "sensorhub_feed_horizon_age_seconds",
+    "Age of the oldest open writing transaction on the cluster: the gap-safe feed (and every projection) waits for it",
+)
 OPEN_ALERTS = Gauge("sensorhub_open_alerts", "Alerts open or acknowledged", ["severity"])
 DATABASE_UP = Gauge("sensorhub_database_up", "1 when the last database check succeeded")
 REDIS_UP = Gauge("sensorhub_redis_up", "1 when Redis is configured and reachable")

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     archive_url: str | None = Field(
         None,
         description="Archive raw days before retention drops them: `file:///dir` or `s3://bucket/prefix` "
-        "(gzip CSV per day and device group). Unset: no archive.",
+        "(Parquet per day and device group, docs/archive.md). Unset: no archive.",
     )
     archive_s3_endpoint_url: str | None = Field(
         None, description="Endpoint of an S3-compatible store (MinIO, moto); unset: AWS S3."
@@ -223,12 +223,51 @@ def _describe(error: Mapping[str, object]) -> str:
     return f"{name}: {message}{shown}"
 
 
+FILE_SUFFIX = "_FILE"
+_DSN_NAMES = ("SENSORHUB_DATABASE_URL", "DATABASE_URL", "SENSORHUB_DATABASE_URL_FILE")
+# The default database URL is the `make run` cluster: a deployed environment must name its own.
+_DEPLOYED = ("dev", "staging", "prod")
+
+
+def _read_secret_files(source: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``SENSORHUB_<NAME>_FILE=/path``: the value of ``SENSORHUB_<NAME>`` is that file's text (one trailing
+    newline dropped), as mounted Docker or Kubernetes secrets provide it."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for key, path in source.items():
+        if not (key.startswith(ENV_PREFIX) and key.endswith(FILE_SUFFIX)):
+            continue
+        target = key.removesuffix(FILE_SUFFIX)
+        if target.removeprefix(ENV_PREFIX).lower() not in Settings.model_fields:
+            continue  # not a setting's file (a field may itself end in _FILE)
+        if target in source:
+            problems.append(f"{key}: {target} is set too; set one of them")
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                values[target] = handle.read().removesuffix("\n")
+        except OSError as exc:
+            problems.append(f"{key}: cannot read the secret file {path!r}: {exc.strerror or exc}")
+    return values, problems
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings; raise :class:`SettingsError` naming each bad variable."""
     source = os.environ if environ is None else environ
     relevant = {k: v for k, v in source.items() if k.startswith(ENV_PREFIX) or k in ("DATABASE_URL", "REDIS_URL")}
+    from_files, problems = _read_secret_files(relevant)
+    if relevant.get("SENSORHUB_ENV") in _DEPLOYED and not any(relevant.get(name) for name in _DSN_NAMES):
+        problems.append(
+            f"SENSORHUB_DATABASE_URL: not set (required when SENSORHUB_ENV={relevant['SENSORHUB_ENV']}; "
+            "DATABASE_URL or SENSORHUB_DATABASE_URL_FILE work too)"
+        )
+    if problems:
+        raise SettingsError(problems)
+    relevant = {k: v for k, v in relevant.items() if k.removesuffix(FILE_SUFFIX) not in from_files} | from_files
     try:
-        return Settings.model_validate(_lowercase(relevant)) if environ is not None else Settings()  # pyright: ignore[reportCallIssue]
+        if environ is None and not from_files:
+            return Settings()  # pyright: ignore[reportCallIssue]
+        return Settings.model_validate(_lowercase(relevant))
     except ValidationError as exc:
         raise SettingsError([_describe(e) for e in exc.errors()]) from None
 

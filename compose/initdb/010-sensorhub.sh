@@ -21,6 +21,8 @@ CREATE ROLE sensorhub LOGIN PASSWORD :'app_password';
 CREATE ROLE grafana_reader LOGIN PASSWORD :'grafana_password' CONNECTION LIMIT 10;
 ALTER ROLE grafana_reader SET default_transaction_read_only = on;
 ALTER ROLE grafana_reader SET statement_timeout = '30s';
+-- The service reads shared_preload_libraries to detect TimescaleDB (sensorhub.timeseries.engines).
+GRANT pg_read_all_settings TO sensorhub;
 CREATE DATABASE sensorhub OWNER sensorhub;
 REVOKE ALL ON DATABASE sensorhub FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE sensorhub TO sensorhub;

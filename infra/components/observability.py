@@ -258,6 +258,16 @@ class Observability(pulumi.ComponentResource):
                                 "labels": {"severity": "page"},
                                 "annotations": {"summary": "read models are falling behind the event store"},
                             },
+                            {
+                                "alert": "SensorhubFeedHorizonStuck",
+                                "expr": "max(sensorhub_feed_horizon_age_seconds) > 120",
+                                "for": "3m",
+                                "labels": {"severity": "page"},
+                                "annotations": {"summary": (
+                                    "an open writing transaction holds the event feed (all projections) back; "
+                                    "the projector log names it: 'feed horizon stalled'"
+                                )},
+                            },
                         ],
                     }
                 ]

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.components.archive_catalog import ARCHIVE_PREFIX
 from infra.components.database import DATABASE_NAME, PORT, AppCredentials
 from infra.components.iam import irsa_role
 from infra.stack_config import Section
@@ -175,7 +176,7 @@ class Service(pulumi.ComponentResource):
                 "SENSORHUB_LOG_FORMAT": "json",
                 "SENSORHUB_TIMESERIES_ENGINE": "timescaledb" if args.database_engine == "timescaledb" else "postgres",
                 "SENSORHUB_ARCHIVE_ENABLED": "true" if s.archive_enabled else "false",
-                "SENSORHUB_ARCHIVE_URL": pulumi.Output.concat("s3://", args.archive_bucket, "/archive"),
+                "SENSORHUB_ARCHIVE_URL": pulumi.Output.concat("s3://", args.archive_bucket, f"/{ARCHIVE_PREFIX}"),
                 # Migrations run in the Job below, under an advisory lock, never at pod start.
                 "SENSORHUB_AUTO_MIGRATE": "false",
                 "SENSORHUB_HOST": "0.0.0.0",  # noqa: S104 - listen on the pod IP
@@ -248,6 +249,10 @@ class Service(pulumi.ComponentResource):
                     {"Sid": "ArchiveObjects", "Effect": "Allow",
                      "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                      "Resource": f"{v[0]}/*"},
+                    # A redone archive day removes an earlier attempt's leftovers and a manifest whose files
+                    # are gone (docs/archive.md); only under the service's own readings.
+                    {"Sid": "ArchiveRedo", "Effect": "Allow", "Action": ["s3:DeleteObject"],
+                     "Resource": f"{v[0]}/{ARCHIVE_PREFIX}/readings/*"},
                     {"Sid": "ArchiveKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                      "Resource": v[1]},
                 ],

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.components.archive_catalog import RESULTS_PREFIX, ArchiveCatalogArgs, declare_archive_catalog
 from infra.stack_config import Section
 
 NFS_PORT = 2049
 # S3 refuses a lifecycle rule whose Glacier transition comes less than 30 days after its Standard-IA one
 # (objects must stay 30 days in Standard-IA), and Standard-IA itself only from day 30.
 MIN_DAYS_IN_IA = 30
+# Athena refuses a per-query bytes-scanned cutoff below 10 MB.
+MIN_BYTES_SCANNED_CUTOFF = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class StorageSettings:
     archive_ia_after_days: int
     archive_glacier_after_days: int
     archive_expire_after_days: int
+    athena_bytes_scanned_cutoff: int
+    athena_results_expire_after_days: int
 
     @classmethod
     def read(cls, section: Section) -> StorageSettings:
@@ -28,6 +33,10 @@ class StorageSettings:
             archive_ia_after_days=section.integer("archiveInfrequentAccessAfterDays", 30, 3650),
             archive_glacier_after_days=section.integer("archiveGlacierAfterDays", 31, 3650),
             archive_expire_after_days=section.integer("archiveExpireAfterDays", 32, 36500),
+            athena_bytes_scanned_cutoff=section.integer(
+                "athenaBytesScannedCutoffPerQuery", MIN_BYTES_SCANNED_CUTOFF, 2**63 - 1
+            ),
+            athena_results_expire_after_days=section.integer("athenaResultsExpireAfterDays", 1, 365),
         )
         section.done()
         ia, glacier, expire = (settings.archive_ia_after_days, settings.archive_glacier_after_days,
@@ -53,11 +62,17 @@ class StorageArgs:
 
 
 class Storage(pulumi.ComponentResource):
-    """The event-store archive/export bucket and an EFS file system (the ``efs`` StorageClass provisions on it)."""
+    """The archive bucket with its Glue table and Athena workgroup, and an EFS file system (the ``efs``
+    StorageClass provisions on it)."""
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sensorhub:storage:Storage", name, None, opts)
         self._bucket(name, args)
+        declare_archive_catalog(name, ArchiveCatalogArgs(
+            prefix=args.prefix, bucket=self.bucket.bucket, key_arn=args.storage_key_arn,
+            expire_after_days=args.settings.archive_expire_after_days,
+            bytes_scanned_cutoff=args.settings.athena_bytes_scanned_cutoff, protected=args.protected,
+        ), parent=self)
         self._efs(name, args)
         self.register_outputs(
             {
@@ -136,7 +151,19 @@ class Storage(pulumi.ComponentResource):
                     abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                         days_after_initiation=7
                     ),
-                )
+                ),
+                # Athena's query results: kept for re-download a few days, never tiered (expiry comes first).
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="athena-results-expiry",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=RESULTS_PREFIX),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                        days=s.athena_results_expire_after_days
+                    ),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=1
+                    ),
+                ),
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )

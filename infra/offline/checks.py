@@ -8,7 +8,9 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import re
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +381,140 @@ def _secret_names(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             ref = _get(env, "valueFrom", "secretKeyRef")
             if ref:
                 yield "env", ref["name"]
+
+
+# ----------------------------------------------------------------------------- Glue projection and Athena workgroup
+# Glue stores any table parameters; Athena reads the projection ones at query time and fails the query on a
+# value it cannot parse. These are the forms Athena documents (partition-projection-supported-types).
+GLUE_TABLE = "aws:glue/catalogTable:CatalogTable"
+ATHENA_WORKGROUP = "aws:athena/workgroup:Workgroup"
+PROJECTION_TYPES = {"enum", "integer", "date", "injected"}
+PROJECTION_KEYS = {
+    "enum": {"type", "values"},
+    "integer": {"type", "range", "interval", "digits"},
+    "date": {"type", "format", "range", "interval", "interval.unit"},
+    "injected": {"type"},
+}
+INTERVAL_UNITS = {"YEARS", "MONTHS", "WEEKS", "DAYS", "HOURS", "MINUTES", "SECONDS", "MILLIS"}
+_RELATIVE_DATE = re.compile(r"^NOW([+-]\d+(YEARS|MONTHS|WEEKS|DAYS|HOURS|MINUTES|SECONDS))?$")
+_JAVA_TO_STRFTIME = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
+ATHENA_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
+MIN_BYTES_SCANNED_CUTOFF = 10_000_000
+ENCRYPTION_OPTIONS = {"SSE_S3", "SSE_KMS", "CSE_KMS"}
+
+
+def java_date_format(pattern: str) -> str | None:
+    """The strftime form of a Java date pattern made of the fields above and separators, else None."""
+    tokens = re.findall(r"[A-Za-z]+|[^A-Za-z]+", pattern)
+    out = []
+    for token in tokens:
+        if token[0].isalpha():
+            if token not in _JAVA_TO_STRFTIME:
+                return None
+            out.append(_JAVA_TO_STRFTIME[token])
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+def _date_bound(value: str, fmt: str) -> bool:
+    if _RELATIVE_DATE.match(value.strip()):
+        return True
+    try:
+        datetime.strptime(value.strip(), fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def projection_problems(table: Mapping[str, Any], where: str) -> Problems:
+    params: Mapping[str, str] = table.get("parameters") or {}
+    if params.get("projection.enabled", "").lower() != "true":
+        return []
+    problems: Problems = []
+    keys = [k["name"] for k in table.get("partitionKeys") or []]
+    if not ATHENA_NAME.match(table.get("name", "")):
+        problems.append(f"{where}: table name {table.get('name')!r} is not lower-case letters, digits, underscores")
+    for key in keys:
+        kind = params.get(f"projection.{key}.type", "").strip().lower()
+        if kind not in PROJECTION_TYPES:
+            problems.append(f"{where}: projection.{key}.type {kind!r} is not one of {sorted(PROJECTION_TYPES)}")
+            continue
+        given = {k.removeprefix(f"projection.{key}.") for k in params if k.startswith(f"projection.{key}.")}
+        if extra := sorted(given - PROJECTION_KEYS[kind]):
+            problems.append(f"{where}: unknown {kind} projection properties of {key}: {extra}")
+        if kind == "integer":
+            bounds = params.get(f"projection.{key}.range", "").split(",")
+            if len(bounds) != 2 or not all(re.fullmatch(r"\s*-?\d+\s*", b) for b in bounds) \
+                    or int(bounds[0]) > int(bounds[1]):
+                problems.append(f"{where}: projection.{key}.range must be 'low,high' integers, low <= high")
+            for opt in ("interval", "digits"):
+                value = params.get(f"projection.{key}.{opt}")
+                if value is not None and not (value.strip().isdigit() and int(value) > 0):
+                    problems.append(f"{where}: projection.{key}.{opt} must be a positive integer, got {value!r}")
+        if kind == "date":
+            fmt = java_date_format(params.get(f"projection.{key}.format", ""))
+            if fmt is None:
+                problems.append(f"{where}: projection.{key}.format is not a date pattern Athena and we both read")
+                continue
+            bounds = params.get(f"projection.{key}.range", "").split(",")
+            if len(bounds) != 2 or not all(_date_bound(b, fmt) for b in bounds):
+                problems.append(f"{where}: projection.{key}.range must be two dates in its format or NOW[+-]N<UNIT>")
+            unit = params.get(f"projection.{key}.interval.unit")
+            if unit is not None and unit.strip() not in INTERVAL_UNITS:
+                problems.append(f"{where}: projection.{key}.interval.unit {unit!r} is not one of "
+                                f"{sorted(INTERVAL_UNITS)}")
+    unknown = {k.split(".")[1] for k in params if k.startswith("projection.") and k != "projection.enabled"} - set(keys)
+    if unknown:
+        problems.append(f"{where}: projection properties for columns that are not partition keys: {sorted(unknown)}")
+    template = params.get("storage.location.template", "")
+    if template:
+        placeholders = re.findall(r"\$\{([^}]*)\}", template)
+        if not template.startswith("s3://") or sorted(placeholders) != sorted(keys):
+            problems.append(f"{where}: storage.location.template must be an s3:// URL naming every partition key "
+                            f"once as ${{key}}, got {template!r}")
+        location = (table.get("storageDescriptor") or {}).get("location", "")
+        if not template.startswith(location):
+            problems.append(f"{where}: storage.location.template is not under the table location {location!r}")
+    return problems
+
+
+def workgroup_problems(workgroup: Mapping[str, Any], where: str) -> Problems:
+    config = workgroup.get("configuration") or {}
+    result = config.get("resultConfiguration") or {}
+    encryption = result.get("encryptionConfiguration") or {}
+    problems: Problems = []
+    if not re.fullmatch(r"[a-zA-Z0-9._-]{1,128}", workgroup.get("name", "")):
+        problems.append(f"{where}: workgroup name must be 1-128 of letters, digits, '.', '_' and '-'")
+    cutoff = config.get("bytesScannedCutoffPerQuery")
+    if cutoff is None or cutoff < MIN_BYTES_SCANNED_CUTOFF:
+        problems.append(f"{where}: bytesScannedCutoffPerQuery must be at least {MIN_BYTES_SCANNED_CUTOFF}, "
+                        f"got {cutoff}")
+    if config.get("enforceWorkgroupConfiguration") is not True:
+        problems.append(f"{where}: enforceWorkgroupConfiguration is off: a client can write unencrypted results")
+    output = result.get("outputLocation", "")
+    if not (output.startswith("s3://") and output.endswith("/")):
+        problems.append(f"{where}: outputLocation must be an s3:// prefix ending in '/', got {output!r}")
+    option = encryption.get("encryptionOption")
+    if option not in ENCRYPTION_OPTIONS:
+        problems.append(f"{where}: encryptionOption {option!r} is not one of {sorted(ENCRYPTION_OPTIONS)}")
+    elif option.endswith("KMS") != bool(encryption.get("kmsKeyArn")):
+        problems.append(f"{where}: kmsKeyArn goes with {option} exactly when it is a KMS option")
+    return problems
+
+
+def archive_query_problems(graph: Graph) -> Problems:
+    """What Athena would refuse in the Glue tables' projection and the workgroups, and results kept
+    inside a table's location (Athena would read them back as data)."""
+    problems: Problems = []
+    tables = graph.of_type(GLUE_TABLE)
+    for table in tables:
+        problems += projection_problems(table.props, table.name)
+    for group in graph.of_type(ATHENA_WORKGROUP):
+        problems += workgroup_problems(group.props, group.name)
+        output = group.props.get("configuration", {}).get("resultConfiguration", {}).get("outputLocation", "")
+        for table in tables:
+            location = table.props.get("storageDescriptor", {}).get("location", "")
+            if output and location and (output.startswith(location) or location.startswith(output)):
+                problems.append(f"{group.name}: query results at {output} overlap table {table.name} at {location}")
+    return problems

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
 BASE = COMPOSE / "docker-compose.yml"
 OVERRIDE = COMPOSE / "docker-compose.override.yml"
-COMPOSE_FILES = (BASE, OVERRIDE)
+LOCAL = COMPOSE / "docker-compose.local.yml"  # local builds where no registry answers
+COMPOSE_FILES = (BASE, OVERRIDE, LOCAL)
 DOCKERFILE = ROOT / "app" / "Dockerfile"
 INSTALL_HINT = "run scripts/install-test-tools.sh (CI and `make test` provision it)"
 

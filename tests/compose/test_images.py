@@ -5,9 +5,7 @@ hadolint over app/Dockerfile is tests/infra/test_manifests.py::test_dockerfile_p
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 
 from tests.compose.support import (
     BASE,
@@ -20,19 +18,11 @@ from tests.compose.support import (
 
 
 def _pulumi_build_args() -> dict[str, str]:
-    """context / dockerfile / target of the docker.DockerBuildArgs in infra/registry.py, relative to the repo."""
-    tree = ast.parse((ROOT / "infra" / "registry.py").read_text())
-    calls = [
-        node for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "DockerBuildArgs"
-    ]
-    assert len(calls) == 1, "expected one docker.DockerBuildArgs in infra/registry.py"
-    args = {kw.arg: ast.unparse(kw.value) for kw in calls[0].keywords if kw.arg}
-    # e.g. str(args.repo_root / 'app' / 'Dockerfile') -> app/Dockerfile; str(args.repo_root) -> .
-    parts = {key: re.findall(r"'([^']*)'", value) for key, value in args.items()}
-    assert "repo_root" in args["context"] and not parts["context"], args["context"]
-    assert "repo_root" in args["dockerfile"], args["dockerfile"]
-    return {"context": ".", "dockerfile": "/".join(parts["dockerfile"]), "target": parts["target"][0]}
+    """context / dockerfile / target of the image the Pulumi program builds, relative to the repo
+    (the registry component builds from the repository root with these constants)."""
+    from infra.components import registry
+
+    return {"context": ".", "dockerfile": registry.DOCKERFILE.as_posix(), "target": registry.TARGET}
 
 
 def test_compose_builds_the_image_pulumi_builds() -> None:

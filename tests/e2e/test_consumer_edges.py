@@ -29,7 +29,8 @@ RANGE = "from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"
 
 
 async def register(client: AsyncTestClient[Any], device_id: str = "dev-1") -> Any:
-    response = await client.post("/v1/devices", json={**DEVICE, "device_id": device_id}, headers=auth())
+    body = {**DEVICE, "device_id": device_id, "name": f"Boiler {device_id}"}  # names are unique per site
+    response = await client.post("/v1/devices", json=body, headers=auth())
     assert response.status_code == 201, response.text
     return response
 

@@ -129,7 +129,7 @@ async def test_idempotency_key_replays_the_first_response(client: AsyncTestClien
 
 async def test_device_stream_and_global_feed(client: AsyncTestClient[Any]) -> None:
     await register(client)
-    await register(client, {**DEVICE, "device_id": "dev-2"})
+    await register(client, {**DEVICE, "device_id": "dev-2", "name": "Boiler room 2"})
     for i in range(3):
         await client.patch("/v1/devices/dev-1", json={"name": f"n{i}"}, headers=auth())
 

@@ -59,6 +59,7 @@ def test_dockerfile_shape() -> None:
     assert "USER 10001" in runtime and "HEALTHCHECK" in runtime and "/health/live" in runtime
     assert "apt-get" not in runtime and "gcc" not in runtime
     froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
-    assert all(f in ("deps", "python:3.11.13-slim-bookworm") for f in froms), froms
+    assert all(f in ("deps", "${BASE_IMAGE}") for f in froms), froms
+    assert "ARG BASE_IMAGE=python:3.11.13-slim-bookworm" in text  # the pinned upstream base by default
     assert "-c requirements.lock" in text  # the service subset of the lock, at locked versions
     assert "serve\", \"--reload\"" in text.split("AS dev", 1)[1]

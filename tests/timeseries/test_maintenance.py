@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import gzip
-import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from sensorhub.db import connect
 from sensorhub.timeseries import maintenance, queries
 from sensorhub.timeseries.archive import DirectorySink
@@ -81,12 +79,10 @@ async def test_retention_drops_old_raw_days_and_keeps_rollups(ts: TimeSeries, tm
         {"time": day + timedelta(hours=2), "count": 2, "avg": 34.25, "first": 34.0, "last": 34.5},
     ]
     assert hourly_rows == 8  # days 32 and 29
-    # The archive holds exactly the dropped rows, one gzip CSV per day and device group.
-    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.csv.gz"))
-    assert all(f.startswith("readings/day=2029-12-") for f in files)
-    archived = [
-        row for f in files for row in csv.DictReader(io.StringIO(gzip.decompress((tmp_path / f).read_bytes()).decode()))
-    ]
+    # The archive holds exactly the dropped rows, one Parquet file per day and device group.
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    assert files and all(f.startswith("readings/day=2029-12-") for f in files)
+    archived = pq.ParquetDataset(tmp_path / "readings", partitioning="hive").read().to_pylist()
     assert len(archived) == 12
     assert {r["device_id"] for r in archived} == {"d1", "d2"}
     # Running again does nothing more.

@@ -209,9 +209,9 @@ async def test_site_summary_comes_from_the_read_models_and_is_exact_once_they_ca
             return int(got.headers["x-position"])
 
         for device_id, site in (("s-1", "plant-s"), ("s-2", "plant-s"), ("s-3", "plant-s"), ("s-4", "plant-s")):
-            await command("POST", "/v1/devices", DEVICE | {"device_id": device_id, "site": site})
-        await command("POST", "/v1/devices", DEVICE | {"device_id": "s-5", "site": "plant-s"})
-        await command("POST", "/v1/devices", DEVICE | {"device_id": "t-1", "site": "plant-t"})
+            await command("POST", "/v1/devices", DEVICE | {"device_id": device_id, "name": device_id, "site": site})
+        await command("POST", "/v1/devices", DEVICE | {"device_id": "s-5", "name": "s-5", "site": "plant-s"})
+        await command("POST", "/v1/devices", DEVICE | {"device_id": "t-1", "name": "t-1", "site": "plant-t"})
         for device_id, severity in (("s-1", "critical"), ("s-2", "warning"), ("s-3", "info"), ("s-5", "critical")):
             body = {"max": 80, "severity": severity}
             await command("PUT", f"/v1/devices/{device_id}/thresholds/temperature", body)

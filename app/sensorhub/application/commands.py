@@ -8,7 +8,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sensorhub.application.errors import ConcurrencyError, TooMuchContention, VersionMismatch
+from sensorhub.application.errors import (
+    AppendConditionFailed,
+    ConcurrencyError,
+    TooMuchContention,
+    TransientWriteError,
+    VersionMismatch,
+)
 from sensorhub.application.unit_of_work import UnitOfWork
 
 C = TypeVar("C")
@@ -25,7 +31,10 @@ async def execute(
 ) -> R:
     """Run ``handler(command, uow)``. When another writer wins the race between load and append:
     with an ``expected_version`` (``If-Match``) that is the caller's conflict (VersionMismatch);
-    without one the command is re-run on fresh state, up to ``attempts`` times."""
+    without one the command is re-run on fresh state, up to ``attempts`` times. A transaction the
+    database aborted (deadlock victim), or whose condition across streams was overtaken
+    (AppendConditionFailed: another command changed what it decided on), wrote nothing: it is
+    re-run on fresh state either way, and decides again."""
     expected: Any = getattr(command, "expected_version", None)
     for attempt in range(1, attempts + 1):
         try:
@@ -38,5 +47,8 @@ async def execute(
                 raise TooMuchContention(
                     f"{exc.stream_id} changed under this command {attempts} times in a row; retry later"
                 ) from None
-            await asyncio.sleep(random.uniform(0, 0.005 * attempt))
+        except (TransientWriteError, AppendConditionFailed) as exc:
+            if attempt == attempts:
+                raise TooMuchContention(f"{exc} ({attempts} times in a row); retry later") from None
+        await asyncio.sleep(random.uniform(0, 0.005 * attempt))
     raise AssertionError("unreachable")

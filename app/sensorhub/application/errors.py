@@ -24,6 +24,26 @@ class EventIdConflict(EventStoreError):
     """An event id is already stored with different content (or in another stream)."""
 
 
+class AppendConditionFailed(EventStoreError):
+    """An event matching the append's condition was stored after the position the decision was
+    read at: nothing was written; decide again on fresh events."""
+
+    def __init__(self, position: int, event_type: str, tag: str, after: int) -> None:
+        super().__init__(
+            f"a {event_type} event tagged {tag!r} was stored at position {position}, after the "
+            f"decision's position {after}: read the matching events again and decide again"
+        )
+        self.position = position
+        self.event_type = event_type
+        self.tag = tag
+        self.after = after
+
+
+class TransientWriteError(EventStoreError):
+    """The database aborted the append to break a deadlock (or a serialization conflict): nothing
+    was written, and running the same command again is safe."""
+
+
 class UnknownPosition(EventStoreError):
     """A feed position that names no stored event."""
 

@@ -7,18 +7,33 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sensorhub.application.stored_events import AppendResult, RecordedEvent, Snapshot, StreamAppend, StreamEvent
+from sensorhub.application.stored_events import (
+    AppendCondition,
+    AppendResult,
+    MatchingEvents,
+    QueryItem,
+    RecordedEvent,
+    Snapshot,
+    StreamAppend,
+    StreamEvent,
+)
 from sensorhub.domain.aggregate import Event
 
 
 class EventStore(Protocol):
-    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]: ...
+    async def append_many(
+        self, appends: Sequence[StreamAppend], condition: AppendCondition | None = None
+    ) -> list[AppendResult]: ...
+
+    async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
+        """The events any of ``items`` matches, and the position to append on condition after."""
+        ...
 
     async def read_stream(
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,

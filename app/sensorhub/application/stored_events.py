@@ -11,6 +11,17 @@ Expected = Literal["any", "no_stream", "stream_exists"] | int
 """An append's expectation about the stream: any state, absent, present, or exactly this version."""
 
 
+def expectation_met(expected: Expected, actual: int) -> bool:
+    """Whether a stream at version ``actual`` (0 = no stream) meets ``expected``."""
+    if expected == "any":
+        return True
+    if expected == "no_stream":
+        return actual == 0
+    if expected == "stream_exists":
+        return actual > 0
+    return expected == actual
+
+
 @dataclass(frozen=True)
 class NewEvent:
     event_id: UUID
@@ -18,6 +29,40 @@ class NewEvent:
     schema_version: int
     data: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()  # what the event is about, for conditions across streams (QueryItem)
+
+
+@dataclass(frozen=True)
+class QueryItem:
+    """Events of one of ``types`` (any type when empty) that carry every one of ``tags``."""
+
+    types: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.tags:
+            raise ValueError(
+                f"a query item needs at least one tag (types {list(self.types)}): conditions are "
+                "checked and locked per tag; name what the decision is about, e.g. a tag per device name"
+            )
+
+
+@dataclass(frozen=True)
+class AppendCondition:
+    """Fail the append if an event matching any of ``items`` was stored after position ``after``
+    (the ``position`` of the ``MatchingEvents`` the decision was made on)."""
+
+    items: tuple[QueryItem, ...]
+    after: int
+
+
+@dataclass(frozen=True)
+class MatchingEvents:
+    """The events matching a query, oldest first, and the position to pass as the condition's
+    ``after``: no matching event can appear at or below it any more."""
+
+    events: list[RecordedEvent]
+    position: int
 
 
 @dataclass(frozen=True, order=True)

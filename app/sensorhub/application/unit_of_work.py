@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sensorhub.application.ports import EventCodec, EventStore
 from sensorhub.application.repository import Repository
-from sensorhub.application.stored_events import AppendResult, NewEvent, StreamAppend
-from sensorhub.domain.aggregate import Aggregate
+from sensorhub.application.stored_events import AppendCondition, AppendResult, NewEvent, QueryItem, StreamAppend
+from sensorhub.domain.aggregate import Aggregate, Event
 from sensorhub.domain.alert import Alert
 from sensorhub.domain.device import Device
 
@@ -61,13 +61,25 @@ class UnitOfWork:
         self._codec = codec
         self._clock = clock
         self._on_snapshot_error = on_snapshot_error
+        self._condition: AppendCondition | None = None
 
     def now(self) -> datetime:
         return self._clock()
 
+    async def read_for_decision(self, items: Sequence[QueryItem]) -> list[tuple[str, Event]]:
+        """The events of any stream matching ``items``, as (stream id, event), oldest first. The
+        commit then appends only if no event matching ``items`` has been stored since
+        (AppendConditionFailed otherwise): a rule across aggregates decided without a race."""
+        if self._condition is not None:
+            raise RuntimeError("a unit of work decides on one read; put every query item in that one read")
+        found = await self._store.read_matching(items)
+        self._condition = AppendCondition(tuple(items), found.position)
+        return [(r.stream_id, self._codec.decode_record(r)) for r in found.events]
+
     async def commit(self) -> CommitResult:
         """Append the pending events of every aggregate seen, all or nothing, each stream with the
-        version it was loaded at as its exact expectation. Raises ConcurrencyError on a race."""
+        version it was loaded at as its exact expectation, on the condition of ``read_for_decision``
+        if there was one. Raises ConcurrencyError / AppendConditionFailed on a race."""
         # Streams are appended in a fixed order so two units of work cannot deadlock on each other.
         changed = sorted(
             ((repo, agg) for repo in self._repositories() for agg in repo.seen.values() if agg.pending),
@@ -77,10 +89,15 @@ class UnitOfWork:
             return CommitResult()
         metadata = self.context.metadata()
         appends = [
-            StreamAppend(agg.id, agg.STREAM_TYPE, tuple(self._new_event(e, metadata) for e in agg.pending), agg.version)
+            StreamAppend(
+                agg.id,
+                agg.STREAM_TYPE,
+                tuple(self._new_event(e, metadata, t) for e, t in zip(agg.pending, agg.pending_tags, strict=True)),
+                agg.version,
+            )
             for _, agg in changed
         ]
-        results = await self._store.append_many(appends)
+        results = await self._store.append_many(appends, self._condition)
         for (repo, agg), result in zip(changed, results, strict=True):
             previous = agg.version
             agg.mark_saved(result.version, result.position)
@@ -88,9 +105,9 @@ class UnitOfWork:
                 await self._snapshot(repo, agg)
         return CommitResult(tuple(results))
 
-    def _new_event(self, event: object, metadata: dict[str, Any]) -> NewEvent:
+    def _new_event(self, event: object, metadata: dict[str, Any], tags: tuple[str, ...]) -> NewEvent:
         name, schema_version, data = self._codec.encode(event)
-        return NewEvent(uuid.uuid4(), name, schema_version, data, metadata)
+        return NewEvent(uuid.uuid4(), name, schema_version, data, metadata, tags)
 
     async def _snapshot(self, repo: Repository[Any], aggregate: Aggregate[Any]) -> None:
         # A snapshot is a cache: failing to write one must not fail a command already committed.

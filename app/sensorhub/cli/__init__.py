@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import click
@@ -18,6 +21,7 @@ from sensorhub.settings import Settings, SettingsError, load_settings
 from sensorhub.timeseries.engines import prepare as prepare_timeseries
 
 T = TypeVar("T")
+DB_WAIT_S = 60.0
 
 
 def settings_or_exit() -> Settings:
@@ -45,8 +49,47 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     sys.exit(1)
 
 
+def wait_for_database(settings: Settings) -> None:
+    """Retry until the database accepts a connection (it may still be starting, as in a fresh compose
+    stack or a pod scheduled before its database), within ``--db-wait`` seconds; then exit with a message.
+    Refusals that waiting cannot fix (bad password, no such database) fail at once, through :func:`run`."""
+    bound = float(click.get_current_context().find_root().params.get("db_wait_s", DB_WAIT_S))
+    where = urlsplit(settings.database_url)
+    target = f"{where.hostname or 'localhost'}:{where.port or 5432}{where.path or ''}"
+    log = get_logger("sensorhub.startup")
+
+    async def attempt() -> None:
+        deadline = time.monotonic() + bound
+        delay, attempts = 0.5, 0
+        while True:
+            attempts += 1
+            try:
+                timeout = max(1, min(5, int(deadline - time.monotonic())))
+                conn = await asyncpg.connect(settings.database_url, timeout=timeout)
+            except (OSError, TimeoutError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+                if time.monotonic() + delay >= deadline:
+                    click.echo(
+                        f"sensorhub: the database at {target} did not accept a connection within {bound:g} s "
+                        f"({attempts} attempts; last error: {exc or type(exc).__name__}). Is it running and is "
+                        "SENSORHUB_DATABASE_URL right?",
+                        err=True,
+                    )
+                    sys.exit(1)
+                log.warning("database not reachable yet; retrying", target=target, attempt=attempts,
+                            error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                await conn.close()
+                return
+
+    run(attempt)
+
+
 @click.group()
-def main() -> None:
+@click.option("--db-wait", "db_wait_s", type=click.FloatRange(min=0), default=DB_WAIT_S, show_default=True,
+              help="Seconds a command waits for the database to accept connections before it exits.")
+def main(db_wait_s: float) -> None:
     """sensorhub: IoT telemetry service and workers."""
 
 
@@ -60,6 +103,7 @@ def serve(host: str | None, port: int | None, reload: bool) -> None:
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    wait_for_database(settings)
     uvicorn.run(
         "sensorhub.bootstrap:create_app_from_env",
         factory=True,
@@ -79,6 +123,7 @@ def migrate() -> None:
     """Apply pending database migrations (safe to run from several replicas at once)."""
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    wait_for_database(settings)
     log = get_logger("sensorhub.migrate")
 
     async def go() -> None:
@@ -170,6 +215,7 @@ def projector(port: int | None, names: tuple[str, ...]) -> None:
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
+    wait_for_database(settings)
     run(lambda: commands.projector(settings, port=settings.projector_port if port is None else port, names=names))
 
 
@@ -194,12 +240,51 @@ def rebuild(projection: str, wait: bool, timeout_s: float) -> None:
 @click.option("--once", is_flag=True, help="One run, then exit (default: every SENSORHUB_MAINTENANCE_INTERVAL_S).")
 def maintenance(once: bool) -> None:
     """Time-series upkeep: partitions ahead, hourly rollups, archive, retention (one replica at a time)."""
+    from sensorhub.timeseries.maintenance import MaintenanceReport
     from sensorhub.timeseries.maintenance import serve as maintain
 
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
-    report = run(lambda: maintain(settings, loop=not once))
+    wait_for_database(settings)
+
+    async def go() -> MaintenanceReport:
+        # The worker's /health/live and /metrics on SENSORHUB_PROJECTOR_PORT, which the Kubernetes
+        # probes and the compose health check call (as on the projector).
+        server = None
+        if not once and settings.projector_port:
+            from sensorhub.projections.projector import serve_operations
+
+            server = await serve_operations("0.0.0.0", settings.projector_port)  # noqa: S104 - probed from outside
+        try:
+            return await maintain(settings, loop=not once)
+        finally:
+            if server is not None:
+                server.close()
+
+    report = run(go)
     click.echo("maintenance: " + ("done" if report.ran else "skipped (another replica holds the lock)"))
+
+
+@main.group()
+def archive() -> None:
+    """The Parquet archive of raw days past retention (docs/archive.md)."""
+
+
+@archive.command("restore")
+@click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="The UTC day, YYYY-MM-DD.")
+def archive_restore(day: datetime) -> None:
+    """Bring an archived day back into readings (idempotent: rows already there are kept once)."""
+    from sensorhub.timeseries.archive_restore import RestoreError, restore_from_settings
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        files = run(lambda: restore_from_settings(settings, day.date(), click.echo))
+    except (RestoreError, ValueError) as exc:
+        click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"restored {day:%Y-%m-%d}: {sum(f.rows for f in files)} rows read, "
+               f"{sum(f.inserted for f in files)} inserted, {len(files)} files")
 
 
 @main.command()

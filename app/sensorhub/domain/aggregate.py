@@ -32,10 +32,17 @@ class Aggregate(Generic[S]):
         self.version = version
         self.position = position
         self.pending: list[Event] = []
+        self.pending_tags: list[tuple[str, ...]] = []  # beside ``pending``: each event's tags
 
     @classmethod
     def evolve(cls, state: S | None, event: Event) -> S:
         raise NotImplementedError
+
+    @classmethod
+    def tags_of(cls, before: S | None, after: S, event: Event) -> tuple[str, ...]:
+        """What ``event`` is about beyond this aggregate (rules across aggregates query by tag);
+        none by default."""
+        return ()
 
     @classmethod
     def evolve_all(cls, state: S | None, events: Iterable[Event]) -> S | None:
@@ -68,10 +75,13 @@ class Aggregate(Generic[S]):
         self.position = position or self.position
 
     def record(self, event: Event) -> None:
-        self._state = self.evolve(self._state, event)
+        before = self._state
+        self._state = self.evolve(before, event)
         self.pending.append(event)
+        self.pending_tags.append(self.tags_of(before, self._state, event))
 
     def mark_saved(self, version: int, position: int) -> None:
         self.pending.clear()
+        self.pending_tags.clear()
         self.version = version
         self.position = position

@@ -20,6 +20,8 @@ from sensorhub.domain.errors import DeviceDecommissioned, InvalidCommand, Unknow
 from sensorhub.domain.values import Bounds, Metric, Severity, check_bounds, check_severity, check_text
 
 DeviceStatus = Literal["active", "decommissioned"]
+# The events that can change which device holds a name at a site (the name is unique there).
+NAME_EVENTS = (ev.DeviceRegistered, ev.DeviceRenamed, ev.DeviceMoved, ev.DeviceDecommissioned)
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -119,6 +121,13 @@ class Device(Aggregate[DeviceState]):
         return state
 
     @classmethod
+    def tags_of(cls, before: DeviceState | None, after: DeviceState, event: Event) -> tuple[str, ...]:
+        """An event that can change who holds a name carries the tag of the name before and after it."""
+        if not isinstance(event, NAME_EVENTS):
+            return ()
+        return tuple(dict.fromkeys(name_tag(s.site, s.name) for s in (before, after) if s is not None))
+
+    @classmethod
     def evolve(cls, state: DeviceState | None, event: Event) -> DeviceState:
         return DeviceState(**_apply(_fields_of(state), event))
 
@@ -130,6 +139,29 @@ class Device(Aggregate[DeviceState]):
         for event in events:
             fields = _apply(fields, event)
         return None if fields is None else DeviceState(**fields)
+
+
+def name_tag(site: str, name: str) -> str:
+    """The tag of a device name at a site (the site's length first: no two pairs share a tag).
+    Migration 0008 writes the same format for events stored before tags existed."""
+    return f"device-name:{len(site)}:{site}/{name}"
+
+
+def name_holders(site: str, name: str, events: Iterable[tuple[str, Event]]) -> set[str]:
+    """The devices holding ``name`` at ``site`` after ``events`` — (device id, event) pairs, oldest
+    first, each tagged with ``name_tag(site, name)``: a claim of that name or a release of it."""
+    held: set[str] = set()
+    for device_id, event in events:
+        match event:
+            case ev.DeviceRegistered():
+                held.add(device_id)
+            case ev.DeviceRenamed(name=new_name) if new_name == name:
+                held.add(device_id)
+            case ev.DeviceMoved(site=new_site) if new_site == site:
+                held.add(device_id)
+            case _:  # renamed or moved away, decommissioned
+                held.discard(device_id)
+    return held
 
 
 _Fields = dict[str, Any]

@@ -27,6 +27,10 @@ class DeviceDecommissioned(ConflictingState):
     pass
 
 
+class DeviceNameTaken(ConflictingState):
+    """Another device already holds this name at this site."""
+
+
 class AlertNotOpen(ConflictingState):
     pass
 

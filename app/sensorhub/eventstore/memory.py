@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sensorhub.application.errors import ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.application.errors import AppendConditionFailed, ConcurrencyError, EventIdConflict, UnknownPosition
 from sensorhub.application.stored_events import (
+    AppendCondition,
     AppendResult,
     Expected,
     FeedCursor,
+    MatchingEvents,
     NewEvent,
+    QueryItem,
     RecordedEvent,
     Snapshot,
     StreamAppend,
     StreamEvent,
+    expectation_met,
 )
 
 
@@ -31,26 +35,53 @@ class InMemoryEventStore:
         self._by_id: dict[object, RecordedEvent] = {}
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._snapshots: dict[tuple[str, int], Snapshot] = {}
+        self._tags: dict[int, frozenset[str]] = {}  # position -> the event's tags
         self._transactions = itertools.count(1000)
 
     async def append(
-        self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: Expected = "any",
+        condition: AppendCondition | None = None,
     ) -> AppendResult:
-        return self._append(StreamAppend(stream_id, stream_type, tuple(events), expected), check_only=False)
+        return (await self.append_many([StreamAppend(stream_id, stream_type, tuple(events), expected)], condition))[0]
 
-    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+    async def append_many(
+        self, appends: Sequence[StreamAppend], condition: AppendCondition | None = None
+    ) -> list[AppendResult]:
+        if condition is not None:  # checked first, as PostgreSQL does (under the tags' locks)
+            own = {e.event_id for a in appends for e in a.events}
+            for event in self._matching(condition.items, condition.after):
+                if event.event_id not in own:
+                    tag = next(t for item in condition.items for t in item.tags if t in self._tags[event.position])
+                    raise AppendConditionFailed(event.position, event.type, tag, condition.after)
         for a in appends:  # check everything first: all or nothing
             self._append(a, check_only=True)
         return [self._append(a, check_only=False) for a in appends]
 
+    async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
+        events = self._matching(items, 0)
+        return MatchingEvents(events, events[-1].position if events else 0)
+
+    def _matching(self, items: Sequence[QueryItem], after: int) -> list[RecordedEvent]:
+        def matches(e: RecordedEvent, item: QueryItem) -> bool:
+            return (not item.types or e.type in item.types) and set(item.tags) <= self._tags.get(e.position, set())
+
+        return [e for e in self._events[after:] if any(matches(e, item) for item in items)]
+
     def _append(self, a: StreamAppend, *, check_only: bool) -> AppendResult:
-        if not a.events:
-            raise ValueError("append needs at least one event")
         stream = self._streams.get(a.stream_id, [])
+        if not a.events:  # checks the expectation, writes nothing
+            if not expectation_met(a.expected, len(stream)):
+                raise ConcurrencyError(a.stream_id, a.expected, len(stream))
+            return AppendResult(a.stream_id, len(stream), stream[-1].position if stream else 0, ())
         known = [self._by_id[e.event_id] for e in a.events if e.event_id in self._by_id]
         if known:
             same = len(known) == len(a.events) and all(
-                k.stream_id == a.stream_id and (k.type, k.schema_version, k.data) == (e.type, e.schema_version, e.data)
+                k.stream_id == a.stream_id
+                and (k.type, k.schema_version, k.data, k.metadata) == (e.type, e.schema_version, e.data, e.metadata)
                 for k, e in zip(known, a.events, strict=True)
             )
             if not same:
@@ -63,7 +94,7 @@ class InMemoryEventStore:
                 True,
             )
         actual = len(stream)
-        if not _meets(a.expected, actual):
+        if not expectation_met(a.expected, actual):
             raise ConcurrencyError(a.stream_id, a.expected, actual)
         if check_only:
             return AppendResult(a.stream_id, actual, 0, ())
@@ -87,6 +118,7 @@ class InMemoryEventStore:
         self._events.extend(recorded)
         self._streams.setdefault(a.stream_id, []).extend(recorded)
         self._by_id.update((r.event_id, r) for r in recorded)
+        self._tags.update((r.position, frozenset(e.tags)) for r, e in zip(recorded, a.events, strict=True) if e.tags)
         return AppendResult(
             a.stream_id,
             recorded[-1].stream_version,
@@ -98,16 +130,17 @@ class InMemoryEventStore:
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,
     ) -> list[RecordedEvent]:
         stream = self._streams.get(stream_id, [])
         if backwards:
-            chosen = [e for e in reversed(stream) if e.stream_version <= from_version]
+            newest = len(stream) if from_version is None else from_version
+            chosen = [e for e in reversed(stream) if e.stream_version <= newest]
         else:
-            chosen = [e for e in stream if e.stream_version >= from_version]
+            chosen = [e for e in stream if e.stream_version >= (from_version or 1)]
         if until is not None:
             chosen = [e for e in chosen if e.recorded_at <= until]
         return chosen[:limit] if limit is not None else chosen
@@ -146,12 +179,3 @@ class InMemoryEventStore:
         if old is None or old.stream_version < snapshot.stream_version:
             self._snapshots[key] = replace(snapshot)
 
-
-def _meets(expected: Expected, actual: int) -> bool:
-    if expected == "any":
-        return True
-    if expected == "no_stream":
-        return actual == 0
-    if expected == "stream_exists":
-        return actual > 0
-    return expected == actual

@@ -10,16 +10,25 @@ from typing import Any
 
 import asyncpg
 
-from sensorhub.application.errors import ConcurrencyError, EventIdConflict
+from sensorhub.application.errors import (
+    AppendConditionFailed,
+    ConcurrencyError,
+    EventIdConflict,
+    TransientWriteError,
+)
 from sensorhub.application.stored_events import (
+    AppendCondition,
     AppendResult,
     Expected,
     FeedCursor,
+    MatchingEvents,
     NewEvent,
+    QueryItem,
     RecordedEvent,
     Snapshot,
     StreamAppend,
     StreamEvent,
+    expectation_met,
 )
 from sensorhub.db import Conn
 from sensorhub.eventstore.feed import (
@@ -42,6 +51,18 @@ _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
 )
+# Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
+_APPEND_TAGGED = (
+    "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
+    " $5::text[], $6::int[], $7::jsonb[], $8::jsonb[], $9::int[], $10::text[], $11::jsonb, $12::bigint)"
+)
+_APPEND_ONE_TAGGED = (
+    "SELECT stream_version, position, replayed FROM eventstore_append_one_tagged($1, $2, $3, $4::uuid, $5::text,"
+    " $6::int, $7::jsonb, $8::jsonb, $9::text[], $10::text[], $11::text[], $12::bigint)"
+)
+# append_many's first statement when any share has tags or there is a condition: every lock, the check.
+_PREPARE = "SELECT eventstore_prepare_append($1::text[], $2::jsonb, $3::bigint, $4::uuid[])"
+_READ_MATCHING = f"SELECT {EVENT_COLUMNS} FROM eventstore_read_matching($1::jsonb)"
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
 _READ_FOR_REPLAY = (
@@ -49,8 +70,19 @@ _READ_FOR_REPLAY = (
     " WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
     " ORDER BY stream_version LIMIT $3"
 )
+# An append of no events writes nothing: it checks the expectation against the stream row (held
+# with FOR SHARE until the end of a surrounding transaction) and answers with the last event.
+_STREAM_HEAD = (
+    "SELECT s.version, e.position FROM streams s"
+    " LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version"
+    " WHERE s.stream_id = $1 FOR SHARE OF s"
+)
+_NEWEST = 2**63 - 1  # read_stream(backwards=True) without from_version: from the last event
 _CONCURRENCY = "SH409"
+_CONDITION = "SH412"
 _ID_CONFLICT = "SH422"
+# Deadlock, serialization failure: PostgreSQL rolled the transaction back; a retry is safe.
+_TRANSIENT = frozenset({"40P01", "40001"})
 
 
 class PostgresEventStore:
@@ -63,26 +95,22 @@ class PostgresEventStore:
         self._notifier = notifier
 
     async def append(
-        self, stream_id: str, stream_type: str, events: Sequence[NewEvent], expected: Expected = "any"
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: Expected = "any",
+        condition: AppendCondition | None = None,
     ) -> AppendResult:
-        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict."""
+        """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict, and
+        AppendConditionFailed when an event matching ``condition`` was stored after its position.
+        No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
         try:
-            if len(events) == 1:
-                e = events[0]
-                args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
-                rows = await self._db.fetch(_APPEND_ONE, stream_id, stream_type, str(expected), *args)
-            else:
-                rows = await self._db.fetch(
-                    _APPEND,
-                    stream_id,
-                    stream_type,
-                    str(expected),
-                    [e.event_id for e in events],
-                    [e.type for e in events],
-                    [e.schema_version for e in events],
-                    [e.data for e in events],
-                    [e.metadata for e in events],
-                )
+            if not events:
+                if condition is not None:
+                    return (await self.append_many([StreamAppend(stream_id, stream_type, (), expected)], condition))[0]
+                return await self._append_nothing(stream_id, expected)
+            rows = await self._append_rows(stream_id, stream_type, events, str(expected), condition)
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
         positions = tuple(r[1] for r in rows)
@@ -99,33 +127,68 @@ class PostgresEventStore:
             replayed=replayed,
         )
 
-    async def append_many(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
-        """All or nothing across streams (one transaction, or a savepoint inside the caller's)."""
-        if len(appends) == 1:
+    async def append_many(
+        self, appends: Sequence[StreamAppend], condition: AppendCondition | None = None
+    ) -> list[AppendResult]:
+        """All or nothing across streams (one transaction, or a savepoint inside the caller's).
+        Results come in the order of ``appends``. The streams are locked in stream id order, so two
+        calls naming the same streams in different orders cannot deadlock; a deadlock with other
+        work in the caller's transaction raises TransientWriteError (nothing written: retry).
+        ``condition`` guards the whole append (see ``append``)."""
+        if len(appends) == 1 and (condition is None or appends[0].events):
             a = appends[0]
-            return [await self.append(a.stream_id, a.stream_type, a.events, a.expected)]
+            return [await self.append(a.stream_id, a.stream_type, a.events, a.expected, condition)]
+        order = sorted(range(len(appends)), key=lambda i: appends[i].stream_id)
+        results: list[AppendResult | None] = [None] * len(appends)
+        every = [e for a in appends for e in a.events]
         async with self._connection() as conn:
-            async with conn.transaction():
-                store = PostgresEventStore(conn)  # no notifier: its appends commit below
-                results = [await store.append(a.stream_id, a.stream_type, a.events, a.expected) for a in appends]
+            try:
+                async with conn.transaction():
+                    store = PostgresEventStore(conn)  # no notifier: its appends commit below
+                    if condition is not None or any(e.tags for e in every):
+                        # every tag lock first, in key order, then the check: before any stream row lock
+                        await conn.execute(
+                            _PREPARE,
+                            sorted({t for e in every for t in e.tags}),
+                            _condition_items(condition),
+                            condition.after if condition is not None else 0,
+                            [e.event_id for e in every],
+                        )
+                    for i in order:
+                        a = appends[i]
+                        results[i] = await store.append(a.stream_id, a.stream_type, a.events, a.expected)
+            except asyncpg.PostgresError as exc:  # raised by the commit itself
+                raise _translate(exc, appends[0].stream_id, appends[0].expected) from None
+            done = [r for r in results if r is not None]
             if self._notifier is not None and not conn.is_in_transaction():
-                written = [r.position for r in results if not r.replayed]
+                written = [r.position for r in done if r.positions and not r.replayed]
                 if written:
                     self._notifier.committed(max(written))
-            return results
+            return done
+
+    async def read_matching(self, items: Sequence[QueryItem]) -> MatchingEvents:
+        """The events matching any of ``items``, oldest first, and the position to use as an
+        ``AppendCondition``'s ``after``. Waits for writers of those tags that are still open (see
+        migrations/functions/eventstore_lock_tags.sql): nothing matching can appear at or below it later."""
+        rows = await self._db.fetch(_READ_MATCHING, _condition_items(AppendCondition(tuple(items), 0)))
+        events = [record_from_row(r) for r in rows]
+        return MatchingEvents(events, events[-1].position if events else 0)
 
     async def read_stream(
         self,
         stream_id: str,
         *,
-        from_version: int = 1,
+        from_version: int | None = None,
         limit: int | None = None,
         backwards: bool = False,
         until: datetime | None = None,
     ) -> list[RecordedEvent]:
-        """Forward from ``from_version`` (or backward from it, newest first); ``until`` keeps the
-        prefix of events recorded at or before that time (time travel)."""
+        """Forward from ``from_version`` (default: the first event), or backward from it (default:
+        the newest event), newest first; ``until`` keeps the prefix of events recorded at or
+        before that time (time travel)."""
         op, order = ("<=", "DESC") if backwards else (">=", "ASC")
+        if from_version is None:
+            from_version = _NEWEST if backwards else 1
         rows = await self._db.fetch(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version {op} $2"
             f" AND ($4::timestamptz IS NULL OR recorded_at <= $4) ORDER BY stream_version {order} LIMIT $3",
@@ -191,6 +254,59 @@ class PostgresEventStore:
             snapshot.state,
         )
 
+    async def _append_rows(
+        self,
+        stream_id: str,
+        stream_type: str,
+        events: Sequence[NewEvent],
+        expected: str,
+        condition: AppendCondition | None,
+    ) -> list[asyncpg.Record]:
+        """The append function for these events: plain or tagged, one event as scalars or many as arrays."""
+        if len(events) == 1 and (events[0].tags or condition) and (condition is None or len(condition.items) == 1):
+            e = events[0]
+            item = condition.items[0] if condition is not None else None
+            return await self._db.fetch(
+                _APPEND_ONE_TAGGED,
+                stream_id,
+                stream_type,
+                expected,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                e.data,
+                e.metadata,
+                list(e.tags),
+                list(item.types) if item is not None else None,
+                list(item.tags) if item is not None else None,
+                condition.after if condition is not None else 0,
+            )
+        if condition is not None or any(e.tags for e in events):
+            tag_events, tags = _flat_tags(events)
+            return await self._db.fetch(
+                _APPEND_TAGGED,
+                stream_id,
+                stream_type,
+                expected,
+                *_event_arrays(events),
+                tag_events,
+                tags,
+                _condition_items(condition),
+                condition.after if condition is not None else 0,
+            )
+        if len(events) == 1:
+            e = events[0]
+            args: tuple[Any, ...] = (e.event_id, e.type, e.schema_version, e.data, e.metadata)
+            return await self._db.fetch(_APPEND_ONE, stream_id, stream_type, expected, *args)
+        return await self._db.fetch(_APPEND, stream_id, stream_type, expected, *_event_arrays(events))
+
+    async def _append_nothing(self, stream_id: str, expected: Expected) -> AppendResult:
+        row = await self._db.fetchrow(_STREAM_HEAD, stream_id)
+        version, position = (int(row[0]), int(row[1] or 0)) if row is not None else (0, 0)
+        if not expectation_met(expected, version):
+            raise ConcurrencyError(stream_id, expected, version)
+        return AppendResult(stream_id=stream_id, version=version, position=position, positions=())
+
     def _commits_itself(self) -> bool:
         """True when a statement run on ``self._db`` commits on its own (no open transaction)."""
         return isinstance(self._db, asyncpg.Pool) or not self._db.is_in_transaction()
@@ -211,8 +327,39 @@ def _appended_counter(stream_type: str) -> Any:
     return EVENTS_APPENDED.labels(stream_type=stream_type)
 
 
+def _event_arrays(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
+    """The events as the append functions' parallel arrays: ids, types, schema versions, data, metadata."""
+    return (
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.data for e in events],
+        [e.metadata for e in events],
+    )
+
+
+def _flat_tags(events: Sequence[NewEvent]) -> tuple[list[int], list[str]]:
+    """Tags as two parallel arrays: the (1-based) event each belongs to, and the tag."""
+    pairs = [(i, tag) for i, e in enumerate(events, start=1) for tag in e.tags]
+    return [i for i, _ in pairs], [t for _, t in pairs]
+
+
+def _condition_items(condition: AppendCondition | None) -> list[dict[str, list[str]]] | None:
+    if condition is None:
+        return None
+    return [{"types": list(item.types), "tags": list(item.tags)} for item in condition.items]
+
+
 def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -> Exception:
     code = getattr(exc, "sqlstate", None)
+    if code in _TRANSIENT:
+        return TransientWriteError(
+            f"PostgreSQL aborted the append to {stream_id} ({exc.__class__.__name__}: {exc}); "
+            "nothing was written, run the command again"
+        )
+    if code == _CONDITION:
+        position, event_type, after, tag = str(getattr(exc, "detail", None) or "0|||").split("|", 3)
+        return AppendConditionFailed(int(position), event_type, tag, int(after or 0))
     if code == _CONCURRENCY:
         return ConcurrencyError(stream_id, expected, int(getattr(exc, "detail", None) or 0))
     if code == _ID_CONFLICT or (

@@ -133,7 +133,8 @@ class DevicesController(Controller):
         commands: deps.Injected[Commands],
         data: JSONBody[RegisterDeviceBody],
     ) -> Response[bytes]:
-        """Register a device → 201 with ``Location``; an id already taken → 409."""
+        """Register a device → 201 with ``Location``; an id already taken, or a name already used at
+        the site → 409."""
         command = _register_command(data)
         return await commands.run(request, handlers.register_device, command, _respond(201))
 
@@ -219,7 +220,7 @@ class DevicesController(Controller):
         device_id: FromPath[str],
         data: JSONBody[UpdateDeviceBody],
     ) -> Response[bytes]:
-        """Rename and/or move to another site."""
+        """Rename and/or move to another site; a name already used at the (new) site → 409."""
         command = UpdateDevice(device_id, data.name, data.site, if_match(request))
         return await commands.run(request, handlers.update_device, command, _respond())
 

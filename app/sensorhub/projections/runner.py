@@ -29,6 +29,7 @@ import asyncpg
 from sensorhub.db import init_connection
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import read_feed
+from sensorhub.eventstore.horizon import STALL_AFTER_S, HorizonWatch
 from sensorhub.observability import (
     OPEN_ALERTS,
     PROJECTION_EVENTS_APPLIED,
@@ -53,6 +54,7 @@ class RunnerConfig:
     heartbeat_interval_s: float = 1.0
     heartbeat_timeout_s: float = 30.0
     idle_session_timeout_s: float = 20.0  # the server ends a frozen leader's session (and lock)
+    horizon_stall_s: float = STALL_AFTER_S  # an open writer this old is logged (eventstore.horizon)
 
 
 class ProjectionRunner:
@@ -75,6 +77,7 @@ class ProjectionRunner:
         self._fanout = fanout
         self._config = config
         self._holder = holder
+        self._horizon = HorizonWatch(log.bind(projection=projection.name), stall_after_s=config.horizon_stall_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: stand by, lead when the lock is free, reconnect after failures."""
@@ -198,6 +201,7 @@ class ProjectionRunner:
         for status in await store.status(conn, self._config.heartbeat_timeout_s, self.name):
             PROJECTION_LAG_EVENTS.labels(projection=self.name).set(status.lag_events)
             PROJECTION_LAG_SECONDS.labels(projection=self.name).set(status.lag_seconds)
+        await self._horizon.observe(conn)
         if self.name == "registry":
             for severity, count in (await queries.open_alerts_by_severity(conn)).items():
                 OPEN_ALERTS.labels(severity=severity).set(count)

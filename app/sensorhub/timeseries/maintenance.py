@@ -4,7 +4,8 @@
    chunks on insert);
 2. hourly rollups for every hour ingest marked (late readings included);
 3. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
-   configured) and then its partition or chunk is dropped;
+   configured; ``archive_day`` returns only once the day's archive is complete) and then its
+   partition or chunk is dropped;
 4. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
 
 Any number of replicas may run it: a session advisory lock elects one; the others skip the run.

@@ -4,8 +4,9 @@
 -- p_expected: 'any' | 'no_stream' | 'stream_exists' | '<n>' (exact version; '0' = no stream).
 -- Errors: SQLSTATE 'SH409' (concurrency: DETAIL is the actual version),
 --         'SH422' (an event id already used for different content).
--- Appending events whose ids are all already stored with the same stream, type,
--- schema version and data returns the original rows with replayed = true.
+-- Appending events whose ids are all already stored with the same stream, type, schema version,
+-- data and metadata returns the original rows with replayed = true (metadata carries the actor and
+-- the correlation: the same id from another request is a conflict, not a retry).
 CREATE OR REPLACE FUNCTION eventstore_append_checked(
     p_stream_id text,
     p_stream_type text,
@@ -50,10 +51,11 @@ BEGIN
     -- Idempotency by event id: a repeat of a stored append returns its original result.
     SELECT count(*),
            count(*) FILTER (WHERE e.stream_id = p_stream_id AND e.type = t.type
-                              AND e.schema_version = t.schema_version AND e.data = t.data)
+                              AND e.schema_version = t.schema_version AND e.data = t.data
+                              AND e.metadata = t.metadata)
       INTO v_found, v_same
-      FROM unnest(p_event_ids, p_types, p_schema_versions, p_data)
-           AS t(event_id, type, schema_version, data)
+      FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata)
+           AS t(event_id, type, schema_version, data, metadata)
       JOIN events e ON e.event_id = t.event_id;
     IF v_found > 0 THEN
         IF v_found = v_count AND v_same = v_count THEN
