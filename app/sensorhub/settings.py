@@ -163,11 +163,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _parse_rate_limits(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value) if value.strip() else {}
-            except ValueError:
-                raise ValueError('expected JSON such as {"read": 1200, "ingest": 600000}') from None
+        value = _json_object(value, '{"read": 1200, "ingest": 600000}')
         if isinstance(value, dict):
             unknown = sorted(set(value) - {"read", "write", "ingest", "admin"})
             if unknown:
@@ -177,12 +173,7 @@ class Settings(BaseSettings):
     @field_validator("snapshot_every", mode="before")
     @classmethod
     def _parse_snapshot_every(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError('expected JSON such as {"Device": 50, "Alert": 0}') from None
-        return value
+        return _json_object(value, '{"Device": 50, "Alert": 0}')
 
     @field_validator("database_url")
     @classmethod
@@ -206,6 +197,16 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("expected at least 16 characters")
         return value
+
+
+def _json_object(value: object, example: str) -> object:
+    """An environment value holding JSON, parsed (empty: ``{}``); anything else as given."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except ValueError:
+        raise ValueError(f"expected JSON such as {example}") from None
 
 
 def env_name(field: str) -> str:

@@ -3,6 +3,9 @@ model; eventually consistent, with ``X-Min-Position`` as for the other reads).""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import asyncpg
 import msgspec
 from litestar import Controller, Response, get
@@ -45,6 +48,27 @@ class MetricPage(msgspec.Struct):
     next_cursor: str | None
 
 
+async def _page(
+    pool: asyncpg.Pool,
+    read_models: ReadModels,
+    fetch: Callable[..., Awaitable[list[dict[str, Any]]]],
+    item: Callable[[dict[str, Any]], msgspec.Struct],
+    *,
+    limit: int,
+    cursor: str | None,
+    positions: tuple[int | None, ...],
+) -> Response[bytes]:
+    """One page of a list keyed by its first field (a name), with the consistency headers."""
+    headers = await read_models.consistent(("registry",), *positions)
+    after = decode_cursor(cursor, tuple[str])[0] if cursor else None
+    async with pool.acquire() as conn:
+        rows = await fetch(conn, after=after, limit=limit + 1)
+    items = [item(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(next(iter(rows[limit - 1].values()))) if len(rows) > limit else None
+    body = msgspec.json.encode({"items": items, "next_cursor": next_cursor})
+    return Response(body, media_type="application/json", headers=headers)
+
+
 class CatalogController(Controller):
     tags = ["devices"]
     dependencies = {"pool": deps.POOL, "read_models": deps.READ_MODELS}
@@ -61,13 +85,12 @@ class CatalogController(Controller):
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """Every site with at least one device, by name, with its device and active device counts."""
-        headers = await read_models.consistent(("registry",), min_position, x_min_position)
-        after = decode_cursor(cursor, tuple[str])[0] if cursor else None
-        async with pool.acquire() as conn:
-            rows = await queries.sites(conn, after=after, limit=limit + 1)
-        items = [SiteItem(r["site"], r["devices"], r["active"]) for r in rows[:limit]]
-        page = SitePage(items, encode_cursor(items[-1].site) if len(rows) > limit else None)
-        return Response(msgspec.json.encode(page), media_type="application/json", headers=headers)
+
+        def item(r: dict[str, Any]) -> SiteItem:
+            return SiteItem(r["site"], r["devices"], r["active"])
+
+        positions = (min_position, x_min_position)
+        return await _page(pool, read_models, queries.sites, item, limit=limit, cursor=cursor, positions=positions)
 
     @get("/v1/metrics", opt=READ, operation_id="listMetrics", responses=documented(MetricPage))
     async def metrics(
@@ -81,10 +104,11 @@ class CatalogController(Controller):
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """Every metric name some device declares, by name, with its units and device count."""
-        headers = await read_models.consistent(("registry",), min_position, x_min_position)
-        after = decode_cursor(cursor, tuple[str])[0] if cursor else None
-        async with pool.acquire() as conn:
-            rows = await queries.metrics_in_use(conn, after=after, limit=limit + 1)
-        items = [MetricItem(r["name"], list(r["units"]), r["devices"]) for r in rows[:limit]]
-        page = MetricPage(items, encode_cursor(items[-1].name) if len(rows) > limit else None)
-        return Response(msgspec.json.encode(page), media_type="application/json", headers=headers)
+
+        def item(r: dict[str, Any]) -> MetricItem:
+            return MetricItem(r["name"], list(r["units"]), r["devices"])
+
+        positions = (min_position, x_min_position)
+        return await _page(
+            pool, read_models, queries.metrics_in_use, item, limit=limit, cursor=cursor, positions=positions
+        )
