@@ -9,7 +9,6 @@ no projector runs are never published live, so the page can only get them from t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -110,7 +109,7 @@ def chromium() -> str:
     return found
 
 
-def test_a_page_from_another_origin_uses_the_api_and_replays_missed_alerts(
+async def test_a_page_from_another_origin_uses_the_api_and_replays_missed_alerts(
     chromium: str, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     page = Page()
@@ -139,14 +138,14 @@ def test_a_page_from_another_origin_uses_the_api_and_replays_missed_alerts(
         page.wait_for("open")
 
         # Live: alert-1 raised, projected and published while the page listens.
-        asyncio.run(_append(database_url, 1, 1))
+        await _append(database_url, 1, 1)
         first = page.wait_for("alert")[0]
         assert (first["type"], first["alert_id"]) == ("AlertRaised", "alert-1")
 
         # Missed: with no projector, these changes are stored but never published.
         kill(projector)
-        asyncio.run(_append(database_url, 2, 3))
-        missed = asyncio.run(_alert_changes(database_url, after=int(first["id"])))
+        await _append(database_url, 2, 3)
+        missed = await _alert_changes(database_url, after=int(first["id"]))
         assert len(missed) == 4
         replayed = page.wait_for("alert", count=1 + len(missed), timeout=30)[1:]
         assert [(int(r["id"]), r["type"], r["alert_id"]) for r in replayed] == missed

@@ -42,9 +42,9 @@ async def test_rows_are_units_and_a_refused_request_costs_nothing() -> None:
     assert fits is not None and fits.allowed and fits.remaining == 0
 
 
-def test_headers_follow_the_ietf_draft() -> None:
+async def test_headers_follow_the_ietf_draft() -> None:
     limiter = RateLimiter({"write": 5}, 60, InProcessCounter(), FakeClock())
-    decision = asyncio.run(limiter.take("k", "write"))
+    decision = await limiter.take("k", "write")
     assert decision is not None
     assert headers(decision) == {"RateLimit-Policy": '"write";q=5;w=60', "RateLimit": '"write";r=4;t=40'}
 
