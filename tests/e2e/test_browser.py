@@ -26,7 +26,8 @@ from tests.projections.support import append_history, kill, projector_env, start
 
 PAGE = """<!doctype html><html><body><script>
 const api = "%(api)s", key = "%(key)s";
-const report = (what) => fetch("/report", {method: "POST", body: JSON.stringify(what)});
+let seq = 0;  // the reports' fetches may arrive out of order: they carry the page's order
+const report = (what) => fetch("/report", {method: "POST", body: JSON.stringify({...what, seq: seq++})});
 (async () => {
   const created = await fetch(api + "/v1/devices", {
     method: "POST",
@@ -94,7 +95,7 @@ class Page:
     def wait_for(self, what: str, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [r for r in self.reports if r["kind"] == what]
+            found = sorted((r for r in list(self.reports) if r["kind"] == what), key=lambda r: r["seq"])
             if len(found) >= count:
                 return found
             time.sleep(0.05)
