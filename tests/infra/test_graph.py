@@ -171,7 +171,7 @@ def test_alarms_created_and_routed(graph: Graph) -> None:
     assert all(routed) if expected(graph).alarms_routed else not any(routed)
     rules = graph.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")[0].props
     alerts = {r["alert"] for r in rules["spec"]["groups"][0]["rules"]}
-    assert alerts == {"SensorhubApi5xx", "SensorhubProjectionLag"}
+    assert alerts == {"SensorhubApi5xx", "SensorhubProjectionLag", "SensorhubFeedHorizonStuck"}
     release = next(r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.props["chart"] ==
                    "kube-prometheus-stack")
     receivers = release.props["values"]["alertmanager"].get("config", {}).get("receivers", [])
