@@ -221,6 +221,7 @@ case "$profile" in
     ;;
   test)
     base_packages
+    ensure_packages chromium  # the browser test (CORS, EventSource reconnect): tests/e2e/test_browser.py
     start_cluster test-tsdb "$TEST_TSDB_PORT" yes no
     start_cluster test-plain "$TEST_PLAIN_PORT" no no
     start_redis test "$TEST_REDIS_PORT"

@@ -93,8 +93,16 @@ async def authenticate(conn: Any, secret: str) -> ApiKey | None:
     return None if row is None else _row(row)
 
 
-async def list_keys(conn: Any) -> list[ApiKey]:
-    return [_row(r) for r in await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, key_id")]
+async def list_keys(conn: Any, *, after: tuple[datetime, str] | None = None, limit: int | None = None) -> list[ApiKey]:
+    """Oldest first; ``after``: the (created_at, key_id) of the last key of the previous page."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE $1::timestamptz IS NULL OR (created_at, key_id) > ($1, $2)"
+        " ORDER BY created_at, key_id LIMIT $3",
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_row(r) for r in rows]
 
 
 async def revoke(conn: Any, key_id: str) -> bool:

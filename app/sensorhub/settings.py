@@ -141,15 +141,45 @@ class Settings(BaseSettings):
         "0 or absent: never.",
     )
 
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (`https://app.example.com`) whose browser pages may call the API "
+        "(CORS). Empty: none.",
+    )
+    rate_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Requests per API key and window, per scope, as JSON (e.g. "
+        '`{"read": 1200, "write": 300, "ingest": 600000, "admin": 60}`; ingest counts rows); over it: 429. '
+        "A scope not listed is not limited. Shared across replicas through Redis when configured.",
+    )
+    rate_limit_window_s: int = Field(60, ge=1, le=86400, description="The window `SENSORHUB_RATE_LIMITS` counts in.")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"expected origins such as https://app.example.com, comma-separated; got {origin!r}")
+        return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_rate_limits(cls, value: object) -> object:
+        value = _json_object(value, '{"read": 1200, "ingest": 600000}')
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"read", "write", "ingest", "admin"})
+            if unknown:
+                raise ValueError(f"unknown scope {', '.join(unknown)}; scopes are read, write, ingest, admin")
+        return value
+
     @field_validator("snapshot_every", mode="before")
     @classmethod
     def _parse_snapshot_every(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError('expected JSON such as {"Device": 50, "Alert": 0}') from None
-        return value
+        return _json_object(value, '{"Device": 50, "Alert": 0}')
 
     @field_validator("database_url")
     @classmethod
@@ -173,6 +203,16 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("expected at least 16 characters")
         return value
+
+
+def _json_object(value: object, example: str) -> object:
+    """An environment value holding JSON, parsed (empty: ``{}``); anything else as given."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except ValueError:
+        raise ValueError(f"expected JSON such as {example}") from None
 
 
 def env_name(field: str) -> str:

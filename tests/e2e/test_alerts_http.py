@@ -69,3 +69,12 @@ async def test_auto_resolve_from_ingest_shows_over_http(client: AsyncTestClient[
     assert result.appended == 1
     body = (await client.get("/v1/alerts/al-1", headers=auth())).json()
     assert (body["status"], body["resolution"], body["version"]) == ("resolved", "auto", 2)
+
+
+async def test_a_device_id_is_no_alert(client: AsyncTestClient[Any]) -> None:
+    """Devices and alerts share one id space in the event store (found by schemathesis: a 500)."""
+    device = {"device_id": "0", "name": "n", "site": "s", "kind": "k", "metrics": [{"name": "t", "unit": "C"}]}
+    assert (await client.post("/v1/devices", json=device, headers=auth())).status_code == 201
+    assert (await client.get("/v1/alerts/0", headers=auth())).status_code == 404
+    assert (await client.post("/v1/alerts/0/acknowledge", json={"by": "x"}, headers=auth())).status_code == 404
+    assert (await client.post("/v1/alerts/0/resolve", json={}, headers=auth())).status_code == 404

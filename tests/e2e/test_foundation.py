@@ -37,7 +37,7 @@ async def test_scopes_are_enforced(client: AsyncTestClient[Any]) -> None:
     assert "admin" in forbidden.json()["detail"]
     allowed = await client.get("/v1/keys", headers=auth())
     assert allowed.status_code == 200
-    assert reader["key_id"] in [k["key_id"] for k in allowed.json()]
+    assert reader["key_id"] in [k["key_id"] for k in allowed.json()["items"]]
 
 
 async def test_revoked_key_is_refused(client: AsyncTestClient[Any]) -> None:
@@ -46,6 +46,8 @@ async def test_revoked_key_is_refused(client: AsyncTestClient[Any]) -> None:
     assert (await client.delete(f"/v1/keys/{key['key_id']}", headers=auth())).status_code == 204
     assert (await client.get("/v1/keys/me", headers=auth(key["secret"]))).status_code == 401
     assert (await client.delete(f"/v1/keys/{key['key_id']}", headers=auth())).status_code == 404
+    own = (await client.get("/v1/keys/me", headers=auth())).json()["key_id"]
+    assert (await client.delete(f"/v1/keys/{own}", headers=auth())).status_code == 409  # no self-lockout
 
 
 async def test_keys_are_stored_hashed(client: AsyncTestClient[Any], database_url: str) -> None:
@@ -65,7 +67,8 @@ async def test_keys_are_stored_hashed(client: AsyncTestClient[Any], database_url
 async def test_unknown_scope_and_unknown_fields_are_422(client: AsyncTestClient[Any]) -> None:
     bad_scope = await client.post("/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=auth())
     assert bad_scope.status_code == 422
-    assert bad_scope.json()["errors"][0]["field"] == "scopes"
+    assert bad_scope.json()["errors"][0]["field"] == "scopes[0]"
+    assert "read, write, ingest, admin" in bad_scope.json()["errors"][0]["message"]
     unknown = await client.post("/v1/keys", json={"name": "x", "scopes": ["read"], "admin": True}, headers=auth())
     assert unknown.status_code == 422
     assert unknown.headers["content-type"].startswith("application/problem+json")

@@ -44,3 +44,16 @@ async def test_the_alert_stream_documents_its_event_stream(client: AsyncTestClie
     assert list(ok["content"]) == ["text/event-stream"]
     ref = ok["content"]["text/event-stream"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert set(doc["components"]["schemas"][ref]["properties"]) == {"data", "event", "id", "retry"}
+
+
+async def test_the_schema_page_needs_no_other_host(client: AsyncTestClient[Any]) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    doc = (await client.get("/schema/openapi.json")).json()
+    operation_ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values() if isinstance(op, dict)]
+    assert all(f'id="{o}"' in page.text for o in operation_ids)
+    assert "<script" not in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    assert (await client.get("/schema/openapi.yaml")).status_code == 200
+    for viewer in ("/schema/swagger", "/schema/redoc"):  # the CDN-backed viewers are gone
+        assert (await client.get(viewer)).status_code == 404

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
             "ingest",
             "idempotency",
             "apikeys",
+            "rate_limits",
             "migrations",
             "simulator",
             "db",

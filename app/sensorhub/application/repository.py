@@ -27,6 +27,8 @@ class Repository(Generic[A]):
         aggregate = await self._from_snapshot(aggregate_id) if self.snapshot_every else None
         aggregate = aggregate or self.kind(aggregate_id)
         events = await self._store.read_for_replay(aggregate_id, from_version=aggregate.version + 1)
+        if self._another_kind(aggregate, events):
+            return None
         self._replay(aggregate, events)
         if not aggregate.exists:
             return None
@@ -52,6 +54,8 @@ class Repository(Generic[A]):
         from events alone (snapshots are a cache of the present, not of the past)."""
         events = await self._store.read_for_replay(aggregate_id, limit=version, until=at)
         aggregate = self.kind(aggregate_id)
+        if self._another_kind(aggregate, events):
+            return None
         self._replay(aggregate, events)
         return aggregate if aggregate.exists else None
 
@@ -78,6 +82,11 @@ class Repository(Generic[A]):
             return None
         state = self._codec.decode_state(self.kind.STATE_TYPE, snapshot.state)
         return self.kind(aggregate_id, state, snapshot.stream_version, snapshot.position)
+
+    def _another_kind(self, aggregate: A, events: list[StreamEvent]) -> bool:
+        """Devices and alerts share one id space: the stream with this id may be of another kind
+        (``GET /v1/alerts/<a device id>``). Then there is no aggregate of this kind with that id."""
+        return aggregate.version == 0 and bool(events) and events[0].type != self.kind.CREATED_BY
 
     def _replay(self, aggregate: A, events: list[StreamEvent]) -> None:
         if events:

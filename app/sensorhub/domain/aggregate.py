@@ -22,6 +22,7 @@ class Aggregate(Generic[S]):
     """
 
     STREAM_TYPE: ClassVar[str]
+    CREATED_BY: ClassVar[str]  # the name of the event that starts a stream of this kind
     STATE_TYPE: ClassVar[type]
     SNAPSHOT_VERSION: ClassVar[int] = 1
 

@@ -36,6 +36,7 @@ class AlertState:
 
 class Alert(Aggregate[AlertState]):
     STREAM_TYPE = "Alert"
+    CREATED_BY = "AlertRaised"
     STATE_TYPE = AlertState
     SNAPSHOT_VERSION = 1
 

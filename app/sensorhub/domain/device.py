@@ -57,6 +57,7 @@ class DeviceState:
 
 class Device(Aggregate[DeviceState]):
     STREAM_TYPE = "Device"
+    CREATED_BY = "DeviceRegistered"
     STATE_TYPE = DeviceState
     SNAPSHOT_VERSION = 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,7 +14,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sensorhub.application import alerts as handlers
@@ -23,6 +23,8 @@ from sensorhub.db import Conn
 from sensorhub.domain.alert import AlertState
 from sensorhub.domain.alert_commands import AcknowledgeAlert, ResolveAlert
 from sensorhub.http import dependencies as deps
+from sensorhub.http.alert_replay import last_event_id as last_event_id_of
+from sensorhub.http.alert_replay import missed_changes
 from sensorhub.http.commands import Commands, command_response, if_match, json_response
 from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError, invalid
@@ -43,7 +45,8 @@ from sensorhub.settings import Settings
 from sensorhub.timeseries.queries import QueryError, parse_bucket
 
 READ = {"scope": "read"}
-WRITE = {"scope": "write"}
+WRITE = {"scope": "write", "command": True}
+BUCKET_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 KEEPALIVE_S = 15.0
 AnyRequest = Request[Any, Any, Any]
 
@@ -144,7 +147,12 @@ class AlertsController(Controller):
         body = await read_models.cached("registry", key, load, fresh=bool(min_position or x_min_position))
         return Response(body, media_type="application/json", headers=headers)
 
-    @get("/history", opt=READ, operation_id="alertHistory", responses=documented(AlertHistory))
+    @get(
+        "/history",
+        opt=READ,
+        operation_id="alertHistory",
+        responses=documented(AlertHistory | BucketedAlertHistory),  # pyright: ignore[reportArgumentType]
+    )
     async def history(
         self,
         *,
@@ -153,17 +161,20 @@ class AlertsController(Controller):
         start: Annotated[datetime, QueryParameter(name="from", description="Start (inclusive), RFC 3339")],
         end: Annotated[datetime, QueryParameter(name="to", description="End (exclusive), RFC 3339")],
         device_id: Annotated[str | None, QueryParameter(description="One device (default: all)")] = None,
-        bucket: Annotated[str | None, QueryParameter(description="Count transitions per bucket, e.g. 1h")] = None,
+        bucket: Annotated[
+            str | None, QueryParameter(pattern=BUCKET_PATTERN, description="Count transitions per bucket, e.g. 1h")
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
         cursor: Cursor = None,
         min_position: MinPositionQuery = None,
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """Alert transitions in ``[from, to)`` (raised, acknowledged, resolved, auto_resolved), or counts per bucket."""
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ProblemError(422, "`from` and `to` need a time zone offset, e.g. 2026-01-01T00:00:00Z")
+        for name, value in (("from", start), ("to", end)):
+            if value.tzinfo is None:
+                raise invalid(name, f"`{name}` needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
         if end <= start:
-            raise ProblemError(422, "`to` must be after `from`")
+            raise invalid("to", "`to` must be after `from`")
         headers = await read_models.consistent(("alert_history",), min_position, x_min_position)
         async with pool.acquire() as conn:
             if bucket is not None:
@@ -186,7 +197,7 @@ class AlertsController(Controller):
 
     @get(
         "/stream",
-        opt=READ,
+        opt={**READ, "head": False},
         operation_id="alertStream",
         responses=event_stream(
             "Server-Sent Events, live: a `: subscribed` comment first (with `retry: 1000`), then one"
@@ -197,14 +208,42 @@ class AlertsController(Controller):
         ),
     )
     async def stream(
-        self, channels: NamedDependency[ChannelsPlugin], settings: deps.Injected[Settings]
+        self,
+        *,
+        channels: NamedDependency[ChannelsPlugin],
+        settings: deps.Injected[Settings],
+        pool: deps.Injected[asyncpg.Pool],
+        unit_of_work: deps.Injected[UnitOfWorkFactory],
+        access_token: Annotated[
+            str | None,
+            QueryParameter(
+                description="The API key, for clients that cannot send `Authorization` (a browser's EventSource)"
+            ),
+        ] = None,
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Last-Event-ID",
+                required=False,
+                description="The `id` of the last event received: the changes since then are sent first",
+            ),
+        ] = None,
     ) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
         from whichever replica handled the command. A ``: subscribed`` comment marks the start. The
-        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)."""
-        return ServerSentEvent(_alert_events(channels, settings.sse_max_duration_s))
+        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)
+        with ``Last-Event-ID`` and first receive what they missed."""
+        after = last_event_id_of(last_event_id)
 
-    @get("/{alert_id:str}", opt=READ, operation_id="getAlert", responses=documented(AlertView))
+        async def missed() -> list[bytes]:
+            if after is None:
+                return []
+            async with pool.acquire() as conn:
+                return await missed_changes(conn, unit_of_work, after)
+
+        return ServerSentEvent(_alert_events(channels, settings.sse_max_duration_s, missed))
+
+    @get("/{alert_id:str}", opt={**READ, "etag": True}, operation_id="getAlert", responses=documented(AlertView))
     async def get_alert(
         self,
         *,
@@ -282,22 +321,37 @@ def _counts(row: dict[str, int]) -> dict[str, int]:
     return {k: row[k] for k in ("total", "raised", "acknowledged", "resolved", "auto_resolved")}
 
 
-async def _alert_events(channels: ChannelsPlugin, max_duration_s: float) -> AsyncIterator[ServerSentEventMessage]:
+async def _alert_events(
+    channels: ChannelsPlugin, max_duration_s: float, missed: Callable[[], Awaitable[list[bytes]]]
+) -> AsyncIterator[ServerSentEventMessage]:
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
     # Connections are recycled so long-lived clients spread over replicas again; SSE clients reconnect.
     deadline = time.monotonic() + max_duration_s
     async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
         async with subscriber.run_in_background(_enqueue(queue)):
-            yield ServerSentEventMessage(comment="subscribed", retry=1000)
+            # Subscribed before reading what was missed: a change committed in between comes twice
+            # at most, and the second copy is skipped by its position. No `data:` line in comments:
+            # EventSource would fire an empty message.
+            yield ServerSentEventMessage(comment="subscribed", retry=1000, data=None)
+            replayed: set[int] = set()
+            for payload in await missed():
+                change = msgspec.json.decode(payload)
+                replayed.add(change["position"])
+                yield _alert_message(payload, change)
             while (remaining := deadline - time.monotonic()) > 0:
                 try:
                     payload = await asyncio.wait_for(queue.get(), min(KEEPALIVE_S, remaining))
                 except TimeoutError:
                     if deadline - time.monotonic() > 0:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 change = msgspec.json.decode(payload)
-                yield ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
+                if change.get("position") not in replayed:
+                    yield _alert_message(payload, change)
+
+
+def _alert_message(payload: bytes, change: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=payload.decode(), event="alert", id=str(change.get("position", "")))
 
 
 def _enqueue(queue: asyncio.Queue[bytes]):

@@ -17,12 +17,17 @@ from sensorhub import apikeys
 from sensorhub.http.dependencies import services_of
 
 PUBLIC_PATHS = ("/health", "/metrics", "/schema")
+# A browser's EventSource cannot send headers: the alert stream also takes the key as
+# ``?access_token=`` (never logged: the access log records paths without their query).
+QUERY_TOKEN_PATHS = frozenset({"/v1/alerts/stream"})
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and connection.scope["path"] in QUERY_TOKEN_PATHS:
+            scheme, token = "bearer", connection.query_params.get("access_token", "")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException(
                 "missing API key: send `Authorization: Bearer <key>`",
@@ -38,7 +43,8 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
 
 
 def scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if connection.scope["path"].startswith(PUBLIC_PATHS):
+    # OPTIONS (Allow, CORS preflight) is answered without a key: it reveals no data.
+    if connection.scope["path"].startswith(PUBLIC_PATHS) or connection.scope.get("method") == "OPTIONS":
         return
     needed = handler.opt.get("scope")
     key: apikeys.ApiKey = connection.user

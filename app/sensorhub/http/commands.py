@@ -4,6 +4,7 @@ of work, responses with ETag/X-Position, and Idempotency-Key replay."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,15 +18,16 @@ from sensorhub.application.commands import execute
 from sensorhub.application.ports import IdempotencyRecords, StoredResponse
 from sensorhub.application.results import CommandResult
 from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
-from sensorhub.http.problems import ProblemError, etag, translated_errors
+from sensorhub.http.problems import ProblemError, etag, invalid, translated_errors
 from sensorhub.runtime import UnitOfWorkFactory
 
 C = TypeVar("C")
 S = TypeVar("S")
 AnyRequest = Request[Any, Any, Any]
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,18})"?\s*$')
 _REPLAYED_HEADERS = ("etag", "x-position", "location")
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def command_context(request: AnyRequest) -> CommandContext:
@@ -44,7 +46,8 @@ def if_match(request: AnyRequest) -> int | None:
         return None
     match = _ETAG.match(raw)
     if match is None:
-        raise ProblemError(400, f'If-Match must be an ETag this API returned, such as "3"; got {raw!r}')
+        message = f'If-Match must be an ETag this API returned, such as "3"; got {raw!r}'
+        raise invalid("If-Match", message)
     return int(match[1])
 
 
@@ -92,6 +95,15 @@ class Commands:
         return await idempotent(request, self.idempotency, run)
 
 
+def canonical_body(body: bytes) -> bytes:
+    """A JSON body with sorted keys and no whitespace (the same command however it was spelled);
+    anything else as sent."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        return body
+
+
 async def idempotent(
     request: AnyRequest, records: IdempotencyRecords, run: Callable[[], Awaitable[Response[bytes]]]
 ) -> Response[bytes]:
@@ -101,13 +113,17 @@ async def idempotent(
     Only successful responses are stored; a failed command may be retried with the same key.
     """
     key = request.headers.get("idempotency-key")
-    if not key:
+    if key is None:
         return await run()
-    if len(key) > 200:
-        raise ProblemError(422, "Idempotency-Key must be at most 200 characters")
+    if not key.strip():
+        message = "Idempotency-Key must not be empty: send a new unique value (a UUID) per command, or no header"
+        raise invalid("Idempotency-Key", message)
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        message = f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters (a UUID is 36)"
+        raise invalid("Idempotency-Key", message)
     key_id = request.user.key_id
     digest = hashlib.sha256(
-        b"\0".join([request.method.encode(), request.url.path.encode(), await request.body()])
+        b"\0".join([request.method.encode(), request.url.path.encode(), canonical_body(await request.body())])
     ).digest()
     stored = await records.find(key_id, key)
     if stored is not None:

@@ -13,6 +13,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from sensorhub.application import devices as handlers
+from sensorhub.application.commands import execute
 from sensorhub.application.ports import EventStore
 from sensorhub.application.results import CommandResult
 from sensorhub.db import Conn
@@ -27,9 +28,10 @@ from sensorhub.domain.device_commands import (
 from sensorhub.domain.values import Metric
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.http import dependencies as deps
-from sensorhub.http.commands import Commands, command_response, if_match, json_response
+from sensorhub.http.commands import Commands, command_context, command_response, idempotent, if_match, json_response
+from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
-from sensorhub.http.problems import ProblemError
+from sensorhub.http.problems import ProblemError, invalid, translated_errors
 from sensorhub.http.reads import (
     Cursor,
     Limit,
@@ -43,6 +45,7 @@ from sensorhub.http.views import (
     DeviceView,
     EventPage,
     RegisterDeviceBody,
+    RegisterDevicesBody,
     ThresholdBody,
     UpdateDeviceBody,
     device_from_row,
@@ -52,9 +55,23 @@ from sensorhub.http.views import (
 from sensorhub.projections import queries
 from sensorhub.runtime import UnitOfWorkFactory
 
-WRITE = {"scope": "write"}
+WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
+MAX_VERSION = 2**63 - 1
 AnyRequest = Request[Any, Any, Any]
+
+
+class BatchItem(msgspec.Struct, omit_defaults=True):
+    index: int
+    status: int  # 201 registered, 409 id taken, 422 refused by the domain
+    device: DeviceView | None = None
+    detail: str | None = None
+
+
+class BatchResult(msgspec.Struct):
+    created: int
+    failed: int
+    items: list[BatchItem]
 
 
 class DevicePage(msgspec.Struct):
@@ -71,6 +88,16 @@ def _respond(status: int = 200):
         )
 
     return respond
+
+
+def _register_command(body: RegisterDeviceBody) -> RegisterDevice:
+    return RegisterDevice(
+        device_id=body.device_id or uuid.uuid4().hex,
+        name=body.name,
+        site=body.site,
+        kind=body.kind,
+        metrics=tuple(Metric(m.name, m.unit) for m in body.metrics),
+    )
 
 
 async def _with_last_seen(pool: asyncpg.Pool, views: list[DeviceView]) -> None:
@@ -95,7 +122,7 @@ class DevicesController(Controller):
 
     @post(
         "/",
-        opt=WRITE,
+        opt={**WRITE, "create": True},
         operation_id="registerDevice",
         status_code=201,
         responses=documented(DeviceView, 409, status=201),
@@ -108,13 +135,7 @@ class DevicesController(Controller):
     ) -> Response[bytes]:
         """Register a device → 201 with ``Location``; an id already taken, or a name already used at
         the site → 409."""
-        command = RegisterDevice(
-            device_id=data.device_id or uuid.uuid4().hex,
-            name=data.name,
-            site=data.site,
-            kind=data.kind,
-            metrics=tuple(Metric(m.name, m.unit) for m in data.metrics),
-        )
+        command = _register_command(data)
         return await commands.run(request, handlers.register_device, command, _respond(201))
 
     @get("/", opt=READ, operation_id="listDevices", responses=documented(DevicePage))
@@ -148,17 +169,18 @@ class DevicesController(Controller):
         await _with_last_seen(pool, page.items)
         return Response(msgspec.json.encode(page), media_type="application/json", headers=headers)
 
-    @get("/{device_id:str}", opt=READ, operation_id="getDevice", responses=documented(DeviceView))
+    @get("/{device_id:str}", opt={**READ, "etag": True}, operation_id="getDevice", responses=documented(DeviceView))
     async def get_device(
         self,
         *,
+        request: AnyRequest,
         pool: deps.Injected[asyncpg.Pool],
         read_models: deps.Injected[ReadModels],
         unit_of_work: deps.Injected[UnitOfWorkFactory],
         device_id: FromPath[str],
         at: Annotated[datetime | None, QueryParameter(description="Time travel: the state as of this time")] = None,
         version: Annotated[
-            int | None, QueryParameter(ge=1, description="Time travel: the state after this version")
+            int | None, QueryParameter(ge=1, le=MAX_VERSION, description="Time travel: the state after this version")
         ] = None,
         min_position: MinPositionQuery = None,
         x_min_position: MinPositionHeader = None,
@@ -170,9 +192,12 @@ class DevicesController(Controller):
             if found is not None:
                 return found
         if at is not None and version is not None:
-            raise ProblemError(400, "give `at` or `version`, not both")
+            message = "give `at` or `version`, not both"
+            raise invalid("at", message)
         if at is not None and at.tzinfo is None:
-            raise ProblemError(400, "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z")
+            message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z"
+            message += plus_hint(request.query_params.get("at"))
+            raise invalid("at", message)
         async with unit_of_work(None) as uow:
             if at is None and version is None:
                 device = await uow.devices.find(device_id)
@@ -181,6 +206,10 @@ class DevicesController(Controller):
         if device is None:
             when = f" at {at.isoformat()}" if at else ""
             raise ProblemError(404, f"no device with id {device_id!r}{when}")
+        if version is not None and device.version < version:
+            raise ProblemError(
+                404, f"device {device_id!r} has no version {version} yet: its versions are 1 to {device.version}"
+            )
         return json_response(device_from_state(device.state, device.version), version=device.version)
 
     @patch("/{device_id:str}", opt=WRITE, operation_id="updateDevice", responses=documented(DeviceView, 409, 412))
@@ -248,20 +277,85 @@ class DevicesController(Controller):
         command = DecommissionDevice(device_id, if_match(request))
         return await commands.run(request, handlers.decommission_device, command, _respond())
 
-    @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents")
+    @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents", responses=documented(EventPage, 404))
     async def events(
         self,
+        *,
         event_store: deps.Injected[EventStore],
         codec: deps.Injected[EventTypeRegistry],
         device_id: FromPath[str],
-        from_version: Annotated[int, QueryParameter(ge=1)] = 1,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-    ) -> EventPage:
-        """The device's stream, oldest first, payloads in their current schema version."""
-        records = await event_store.read_stream(device_id, from_version=from_version, limit=limit)
+        from_version: Annotated[
+            int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
+        ] = 1,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
+        ] = None,
+        limit: Limit = 50,
+    ) -> Response[bytes]:
+        """The device's stream, oldest first, payloads in their current schema version; 404 for a
+        device that was never registered."""
+        start = _version_cursor(cursor) if cursor is not None else from_version
+        records = await event_store.read_stream(device_id, from_version=start, limit=limit)
+        if not records and (start == 1 or not await event_store.read_stream(device_id, from_version=1, limit=1)):
+            raise ProblemError(404, f"no device with id {device_id!r}")
         items = [event_item(codec.upcast_record(r)) for r in records]
         more = len(items) == limit
-        return EventPage(items, str(records[-1].stream_version + 1) if more else None)
+        return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))
+
+
+def _version_cursor(cursor: str) -> int:
+    """A device stream's ``next_cursor`` back as the stream version it stands for."""
+    if not cursor.isdigit() or not 1 <= int(cursor) <= MAX_VERSION:
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise invalid("cursor", message)
+    return int(cursor)
+
+
+class DeviceBatchController(Controller):
+    """``POST /v1/devices:batch`` (a path of its own: under ``/v1/devices`` it would read as an id)."""
+
+    path = "/v1/devices:batch"
+    tags = ["devices"]
+    dependencies = {"commands": deps.COMMANDS}
+
+    @post(
+        "/",
+        opt={**WRITE, "create": True},
+        operation_id="registerDevices",
+        status_code=200,
+        responses=documented(BatchResult),
+    )
+    async def register_many(
+        self,
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
+        data: JSONBody[RegisterDevicesBody],
+    ) -> Response[bytes]:
+        """Register up to 1000 devices: each on its own (atomic per device), a result per item in
+        request order (201, or 409/422 with the reason). ``X-Position`` is the last registration's."""
+        context = command_context(request)
+
+        async def run() -> Response[bytes]:
+            items: list[BatchItem] = []
+            position = 0
+            for index, body in enumerate(data.devices):
+                command = _register_command(body)
+                try:
+                    with translated_errors():
+                        result = await execute(
+                            handlers.register_device, command, lambda: commands.unit_of_work(context)
+                        )
+                except ProblemError as exc:
+                    items.append(BatchItem(index, exc.status, detail=exc.detail))
+                    continue
+                position = max(position, result.position)
+                view = device_from_state(result.state, result.version, result.position)
+                items.append(BatchItem(index, 201, device=view))
+            created = sum(1 for i in items if i.status == 201)
+            headers = {"X-Position": str(position)} if position else {}
+            return json_response(BatchResult(created, len(items) - created, items), headers=headers)
+
+        return await idempotent(request, commands.idempotency, run)
 
 
 async def _detail(

@@ -11,8 +11,29 @@ from litestar.params import QueryParameter
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import cursor_for_position, read_feed
 from sensorhub.http import dependencies as deps
-from sensorhub.http.problems import translated_errors
+from sensorhub.http.openapi import documented
+from sensorhub.http.problems import invalid, translated_errors
+from sensorhub.http.reads import MAX_POSITION, Limit
 from sensorhub.http.views import EventPage, event_item
+
+
+def position_cursor(cursor: str) -> int:
+    """A feed ``next_cursor`` back as the position it stands for."""
+    if not cursor.isdigit() or int(cursor) > MAX_POSITION:
+        raise invalid(
+            "cursor", "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        )
+    return int(cursor)
+
+
+def event_types(requested: list[str] | None, known: list[str]) -> list[str] | None:
+    """``type=A,B`` and ``type=A&type=B`` alike; an unknown name → 422 listing the known ones."""
+    names = [n.strip() for value in requested or [] for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        names_given = ", ".join(map(repr, unknown))
+        raise invalid("type", f"unknown event type {names_given}; expected one of: {', '.join(known)}")
+    return names or None
 
 
 class EventsController(Controller):
@@ -20,23 +41,33 @@ class EventsController(Controller):
     tags = ["events"]
     dependencies = {"pool": deps.POOL, "codec": deps.CODEC}
 
-    @get("/", opt={"scope": "read"}, operation_id="readFeed")
+    @get("/", opt={"scope": "read"}, operation_id="readFeed", responses=documented(None, 404))
     async def feed(
         self,
+        *,
         pool: deps.Injected[asyncpg.Pool],
         codec: deps.Injected[EventTypeRegistry],
         after: Annotated[
-            int, QueryParameter(ge=0, le=2**63 - 1, description="Position of the last event seen (0: the start)")
+            int, QueryParameter(ge=0, le=MAX_POSITION, description="Position of the last event seen (0: the start)")
         ] = 0,
-        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
-        types: Annotated[list[str] | None, QueryParameter(name="type", description="Only these event types")] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `after`)")
+        ] = None,
+        limit: Limit = 50,
+        types: Annotated[
+            list[str] | None,
+            QueryParameter(name="type", description="Only these event types (repeat it, or comma-separate them)"),
+        ] = None,
     ) -> EventPage:
-        """Committed events after ``after`` in feed order: (transaction, position). Positions are unique
-        but not always increasing along the feed; pass the last item's position as the next ``after``.
-        ``next_cursor`` is that position while a full page suggests more is waiting."""
+        """Committed events after ``after`` (or ``cursor``) in feed order: (transaction, position).
+        Positions are unique but not always increasing along the feed; ``next_cursor`` (the last
+        item's position) continues while a full page suggests more is waiting. A position that
+        names no event → 404."""
+        wanted = event_types(types, codec.names())
+        start = position_cursor(cursor) if cursor is not None else after
         async with pool.acquire() as conn:
             with translated_errors():
-                cursor = await cursor_for_position(conn, after)
-            records = await read_feed(conn, cursor, limit, types)
+                feed_cursor = await cursor_for_position(conn, start)
+            records = await read_feed(conn, feed_cursor, limit, wanted)
         items = [event_item(codec.upcast_record(r)) for r in records]
         return EventPage(items, str(records[-1].position) if len(records) == limit else None)

@@ -15,10 +15,12 @@ import msgspec
 from litestar import Litestar
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from sensorhub.http.auth import PUBLIC_PATHS
+from sensorhub.http.openapi_contract import apply_contract
 from sensorhub.http.problems import PROBLEM_JSON
+from sensorhub.http.views import EXAMPLES
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -79,6 +81,9 @@ def documented(success: Any = None, *errors: int, status: int = 200, description
 
 
 EVENT_STREAM = "text/event-stream"
+# What ``parse_csv`` checks first: the header row (cells trimmed), after an optional BOM.
+_SP = r"[^\S\r\n]*"  # blanks within a line
+CSV_PATTERN = "^\\ufeff?" + ",".join(rf"{_SP}{c}{_SP}" for c in ("device_id", "metric", "time", "value")) + r"(\r?\n|$)"
 
 
 class ServerSentEventRecord(msgspec.Struct):
@@ -141,7 +146,9 @@ def enrich(schema: dict[str, Any]) -> None:
 
 def enrich_app_schema(app: Litestar) -> None:
     """``on_startup`` hook: enrich the cached document served at ``/schema/openapi.json``."""
-    enrich(app.plugins.get(OpenAPIPlugin).provide_openapi_schema())
+    doc = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    enrich(doc)
+    apply_contract(doc, app, {cls.__name__: example for cls, example in EXAMPLES.items()})
 
 
 @dataclass
@@ -158,24 +165,36 @@ class ReadingsBodyOperation(Operation):
                         type=OpenAPIType.OBJECT,
                         required=["readings"],
                         properties={"readings": Schema(type=OpenAPIType.ARRAY, items=_row_schema())},
-                    )
+                        additional_properties=False,
+                    ),
+                    example={
+                        "readings": [
+                            {
+                                "device_id": "boiler-1",
+                                "metric": "temperature",
+                                "time": "2026-01-01T12:00:00Z",
+                                "value": 21.5,
+                            }
+                        ]
+                    },
                 ),
                 "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
                 "text/csv": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, description="header: device_id,metric,time,value")
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        description="A header row `device_id,metric,time,value`, then one reading per line",
+                        pattern=CSV_PATTERN,
+                    ),
+                    example="device_id,metric,time,value\nboiler-1,temperature,2026-01-01T12:00:00Z,21.5\n",
                 ),
             },
         )
 
 
 def _row_schema() -> Schema:
+    # Any item is accepted at the request level: each row gets its own verdict (accepted, duplicate,
+    # or rejected with a reason in the 200 response), so no shape is refused with a 4xx.
     return Schema(
-        type=OpenAPIType.OBJECT,
-        required=["device_id", "metric", "time", "value"],
-        properties={
-            "device_id": Schema(type=OpenAPIType.STRING),
-            "metric": Schema(type=OpenAPIType.STRING),
-            "time": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
-            "value": Schema(type=OpenAPIType.NUMBER),
-        },
+        description="A reading `{device_id, metric, time, value}`: `time` RFC 3339 with an offset, `value` a finite"
+        " number. A row that is not so is rejected on its own (`rejected: [{index, reason}]`), not the batch.",
     )

@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERN
 
 from sensorhub.application.errors import AlreadyExists, NotFound, TooMuchContention, UnknownPosition, VersionMismatch
 from sensorhub.domain.errors import ConflictingState, InvalidCommand
+from sensorhub.http.field_errors import field_errors
 from sensorhub.observability import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -82,7 +83,7 @@ def translated_errors() -> Iterator[None]:
     except InvalidCommand as exc:
         raise ProblemError(422, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None
     except UnknownPosition as exc:
-        raise ProblemError(400, str(exc)) from None
+        raise ProblemError(404, str(exc)) from None
 
 
 def invalid(field: str, message: str) -> ProblemError:
@@ -109,22 +110,12 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if isinstance(item, dict):
-            field = item.get("key") or item.get("source") or "body"
-            errors.append({"field": str(field), "message": str(item.get("message", "invalid value"))})
-    return errors
-
-
 def handle_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[dict[str, Any]]:
     return problem(exc.status, exc.detail, title=exc.title, extra=exc.extra, headers=exc.headers)
 
 
-def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    errors = _validation_errors(exc)
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    errors = field_errors(request, exc)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or str(exc.detail)
     return problem(HTTP_422_UNPROCESSABLE_ENTITY, detail, extra={"errors": errors})
 

@@ -31,6 +31,11 @@ class ProjectionView(msgspec.Struct):
     rebuild_position: int | None
 
 
+class ProjectionPage(msgspec.Struct):
+    items: list[ProjectionView]
+    next_cursor: None
+
+
 class RebuildAccepted(msgspec.Struct):
     name: str
     state: str
@@ -44,11 +49,12 @@ class ProjectionsController(Controller):
     @get("/", opt=ADMIN, operation_id="listProjections")
     async def list_projections(
         self, pool: deps.Injected[asyncpg.Pool], settings: deps.Injected[Settings]
-    ) -> list[ProjectionView]:
-        """Each projection's position, lag (events not yet applied, age of the oldest) and state."""
+    ) -> ProjectionPage:
+        """Each projection's position, lag (events not yet applied, age of the oldest) and state
+        (a handful: one page, ``next_cursor`` always null)."""
         async with pool.acquire() as conn:
             found = await store.status(conn, settings.projector_heartbeat_timeout_s)
-        return [ProjectionView(**dataclasses.asdict(s)) for s in found]
+        return ProjectionPage([ProjectionView(**dataclasses.asdict(s)) for s in found], None)
 
     @post(
         "/{name:str}/rebuild",

@@ -15,6 +15,7 @@ from sensorhub.http.commands import command_context
 from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.http.reads import MinPositionHeader, MinPositionQuery, ReadModels
+from sensorhub.http.throttle import ROWS, charge
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
 from sensorhub.runtime import TimeSeries
 from sensorhub.settings import Settings
@@ -22,7 +23,10 @@ from sensorhub.timeseries import queries
 from sensorhub.timeseries.sites import site_summary
 from sensorhub.timeseries.store import BucketSpec, SeriesRange
 
-INGEST = {"scope": "ingest"}
+INGEST = {"scope": "ingest", "cost": ROWS}
+BUCKET_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
+_AGG = "(" + "|".join(queries.AGGREGATES) + ")"
+AGG_PATTERN = f"^{_AGG}(,{_AGG})*$"
 READ = {"scope": "read"}
 
 
@@ -108,6 +112,7 @@ class ReadingsController(Controller):
         except BodyError as exc:
             status = 415 if "content type" in str(exc) else 422
             raise ProblemError(status, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None
+        await charge(request, "ingest", parsed.total)
         result = await timeseries.ingest.ingest(parsed, command_context(request))
         return IngestResponse(
             result.accepted,
@@ -128,12 +133,32 @@ class ReadingsController(Controller):
         metric: Annotated[str, QueryParameter(description="The metric, e.g. temperature")],
         start: Annotated[datetime, QueryParameter(name="from", description="Range start (inclusive), RFC 3339")],
         end: Annotated[datetime, QueryParameter(name="to", description="Range end (exclusive), RFC 3339")],
-        bucket: Annotated[str | None, QueryParameter(description="Bucket width: 30s, 5m, 1h, 1d, 1w")] = None,
-        agg: Annotated[str | None, QueryParameter(description="avg,min,max,count,sum,first,last (default avg)")] = None,
-        fill: Annotated[str, QueryParameter(description="none, null, previous or linear")] = "none",
+        bucket: Annotated[
+            str | None, QueryParameter(pattern=BUCKET_PATTERN, description="Bucket width: 30s, 5m, 1h, 1d, 1w")
+        ] = None,
+        agg: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=AGG_PATTERN,
+                description=f"With `bucket`: comma-separated aggregates among {', '.join(queries.AGGREGATES)}"
+                " (default avg)",
+            ),
+        ] = None,
+        fill: Annotated[
+            str | None,  # not a Literal: Litestar would read `fill=null` as None
+            QueryParameter(
+                pattern=f"^({'|'.join(queries.FILLS)})$",
+                schema_extra={"enum": list(queries.FILLS)},
+                description="With `bucket`: how empty buckets appear (default none: absent)",
+            ),
+        ] = None,
     ) -> ReadingsPage:
         """Raw readings of one series in ``[from, to)``, or epoch-aligned buckets with aggregates and gap filling."""
         _check_range(start, end, settings)
+        if bucket is None:
+            for name, value in (("agg", agg), ("fill", fill)):
+                if value is not None:
+                    raise invalid(name, f"`{name}` applies to buckets: add `bucket` (e.g. bucket=1h) or drop `{name}`")
         series = SeriesRange(device_id, metric, start, end)
         points = settings.readings_max_points
         async with pool.acquire() as conn:
@@ -150,7 +175,7 @@ class ReadingsController(Controller):
                         "to", f"more than {points} readings in this range: narrow it or ask for buckets (`bucket=1m`)"
                     )
                 return ReadingsPage(device_id, metric, None, [{"time": p.time, "value": p.value} for p in raw])
-            spec = _bucket_spec(bucket=bucket, agg=agg, fill=fill, start=start, end=end, points=points)
+            spec = _bucket_spec(bucket=bucket, agg=agg, fill=fill or "none", start=start, end=end, points=points)
             items = await timeseries.store.buckets(conn, series, spec)
         return ReadingsPage(device_id, metric, bucket, items)
 

@@ -20,18 +20,22 @@ from sensorhub.http.problems import ProblemError
 from sensorhub.projections import store
 from sensorhub.projections.cache import ReadCache
 
+MAX_POSITION = 2**63 - 1
 MinPositionHeader = Annotated[
     int | None,
     HeaderParameter(
         name="X-Min-Position",
         ge=0,
+        le=MAX_POSITION,
         required=False,
         description="Wait (bounded) until the read models include this position (from a command's `X-Position`)",
     ),
 ]
 MinPositionQuery = Annotated[
     int | None,
-    QueryParameter(name="min_position", ge=0, required=False, description="Same as the `X-Min-Position` header"),
+    QueryParameter(
+        name="min_position", ge=0, le=MAX_POSITION, required=False, description="Same as the `X-Min-Position` header"
+    ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
@@ -45,7 +49,8 @@ class ReadModels:
 
     async def consistent(self, projections: tuple[str, ...], *positions: int | None) -> dict[str, str]:
         """Headers for a read that asked for ``positions``: wait up to ``wait_timeout_s`` for
-        ``projections`` to include the highest; ``X-Stale: true`` when they did not."""
+        ``projections`` to include the highest; ``X-Stale: true`` when they did not (also for a
+        position no event has yet)."""
         wanted = max((p for p in positions if p is not None), default=None)
         if wanted is None or wanted == 0:
             return {}
@@ -54,8 +59,8 @@ class ReadModels:
         while True:
             async with self.pool.acquire() as conn:
                 done = await store.reached(conn, projections, wanted)
-            if done is None:
-                raise ProblemError(400, f"no event has position {wanted}; pass the `X-Position` of a command response")
+            # None: no event has that position yet (a command committing on another replica, or a
+            # position that will never exist): wait like for any other, then answer stale.
             if done:
                 return {}
             if time.monotonic() + delay > deadline:
@@ -91,6 +96,5 @@ def decode_cursor(cursor: str, shape: type[Any]) -> Any:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=shape)
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise ProblemError(
-            400, "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
-        ) from None
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]}) from None

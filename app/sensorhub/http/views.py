@@ -4,7 +4,7 @@ the one mapper to each from its sources: aggregate state (event store) or a read
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -12,39 +12,98 @@ from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.domain.alert import AlertState
 from sensorhub.domain.device import DeviceState
 
+# What the domain accepts, stated on the wire so the OpenAPI document and msgspec enforce the same:
+# text is 1-200 characters with something besides spaces and no NUL (the domain trims it).
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
+Note = Annotated[str, msgspec.Meta(max_length=2000, pattern="^[^\\u0000]*$")]
+DeviceId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+MetricName = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{0,63}$")]
+Severity = Literal["info", "warning", "critical"]
+# What each pattern above means, for validation errors (``field_errors``).
+PATTERN_MEANINGS = {
+    "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$": "must contain a character other than spaces, and no NUL (\\u0000)",
+    "^[^\\u0000]*$": "must not contain NUL (\\u0000)",
+    "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$": "must be 1-128 characters of letters, digits and . _ : - (not first)",
+    "^[a-z][a-z0-9_]{0,63}$": "must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 characters",
+}
+
 
 class MetricBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    unit: str
+    name: MetricName
+    unit: Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\\u0000]*$")]
 
 
 class RegisterDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    site: str
-    kind: str
-    metrics: list[MetricBody]
-    device_id: str | None = None
+    name: Text
+    site: Text
+    kind: Text
+    metrics: Annotated[list[MetricBody], msgspec.Meta(min_length=1, max_length=100)]
+    device_id: DeviceId | None = None
+
+
+class RegisterDevicesBody(msgspec.Struct, forbid_unknown_fields=True):
+    devices: Annotated[list[RegisterDeviceBody], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class UpdateDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | None = None
-    site: str | None = None
+    name: Text | None = None
+    site: Text | None = None
 
 
 class ThresholdBody(msgspec.Struct, forbid_unknown_fields=True):
-    severity: str
+    severity: Severity
     min: float | None = None
     max: float | None = None
 
 
 class AcknowledgeBody(msgspec.Struct, forbid_unknown_fields=True):
-    by: str
-    note: str | None = None
+    by: Text
+    note: Note | None = None
 
 
 class ResolveBody(msgspec.Struct, forbid_unknown_fields=True):
-    by: str | None = None
-    note: str | None = None
+    by: Text | None = None
+    note: Note | None = None
+
+
+class NewKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: Text
+    scopes: Annotated[list[Literal["read", "write", "ingest", "admin"]], msgspec.Meta(min_length=1, max_length=4)]
+
+
+# One example per request body (the OpenAPI document shows them; a test keeps them valid).
+EXAMPLES: dict[type, dict[str, Any]] = {
+    RegisterDeviceBody: {
+        "device_id": "boiler-1",
+        "name": "Boiler room",
+        "site": "plant-a",
+        "kind": "thermometer",
+        "metrics": [{"name": "temperature", "unit": "C"}, {"name": "humidity", "unit": "%"}],
+    },
+    UpdateDeviceBody: {"name": "Boiler room (east)", "site": "plant-b"},
+    RegisterDevicesBody: {
+        "devices": [
+            {
+                "device_id": "boiler-2",
+                "name": "Boiler 2",
+                "site": "plant-a",
+                "kind": "thermometer",
+                "metrics": [{"name": "temperature", "unit": "C"}],
+            },
+            {
+                "device_id": "boiler-3",
+                "name": "Boiler 3",
+                "site": "plant-a",
+                "kind": "thermometer",
+                "metrics": [{"name": "temperature", "unit": "C"}],
+            },
+        ]
+    },
+    ThresholdBody: {"min": 5.0, "max": 80.0, "severity": "warning"},
+    AcknowledgeBody: {"by": "alice", "note": "on my way"},
+    ResolveBody: {"by": "alice", "note": "valve replaced"},
+    NewKey: {"name": "dashboard", "scopes": ["read"]},
+}
 
 
 class ThresholdView(msgspec.Struct):

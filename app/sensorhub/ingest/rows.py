@@ -107,7 +107,7 @@ class _WellFormedRow(msgspec.Struct):
     value: float
 
 
-class _WellFormedBatch(msgspec.Struct):
+class _WellFormedBatch(msgspec.Struct, forbid_unknown_fields=True):
     readings: list[_WellFormedRow]
 
 
@@ -142,8 +142,8 @@ def parse_json(body: bytes, max_rows: int | None = None) -> Parsed:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise BodyError(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("readings"), list):
-        raise BodyError('expected {"readings": [{"device_id", "metric", "time", "value"}, ...]}')
+    if not isinstance(document, dict) or not isinstance(document.get("readings"), list) or len(document) != 1:
+        raise BodyError('expected {"readings": [{"device_id", "metric", "time", "value"}, ...]} and nothing else')
     _check_rows(len(document["readings"]), max_rows)
     return _collect(document["readings"])
 
@@ -167,7 +167,7 @@ def parse_csv(body: bytes, max_rows: int | None = None) -> Parsed:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BodyError("the CSV body must be UTF-8") from None
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))  # as csv wants: a bare \r inside a row is no error
     rows: list[Any] = []
     try:  # the csv module gives up on some bytes (e.g. a bare carriage return inside a field)
         header = next(reader, None)

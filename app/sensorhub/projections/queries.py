@@ -161,3 +161,27 @@ async def site_device_ids(conn: Conn, site: str) -> list[str]:
 async def open_alerts_by_severity(conn: Conn) -> dict[str, int]:
     rows = await conn.fetch("SELECT severity, count(*) AS n FROM rm_alerts WHERE status <> 'resolved' GROUP BY 1")
     return {"info": 0, "warning": 0, "critical": 0} | {r["severity"]: r["n"] for r in rows}
+
+
+async def sites(conn: Conn, *, after: str | None, limit: int) -> list[Row]:
+    """Sites in use, by name, with their device counts (registry read model)."""
+    rows = await conn.fetch(
+        "SELECT site, count(*) AS devices, count(*) FILTER (WHERE status = 'active') AS active FROM rm_devices"
+        " WHERE $1::text IS NULL OR site > $1 GROUP BY site ORDER BY site LIMIT $2",
+        after,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def metrics_in_use(conn: Conn, *, after: str | None, limit: int) -> list[Row]:
+    """Metric names in use, by name, with their units and how many devices have them."""
+    rows = await conn.fetch(
+        "SELECT m->>'name' AS name, array_agg(DISTINCT m->>'unit' ORDER BY m->>'unit') AS units,"
+        " count(DISTINCT d.device_id) AS devices"
+        " FROM rm_devices d, jsonb_array_elements(d.metrics) AS m"
+        " WHERE $1::text IS NULL OR m->>'name' > $1 GROUP BY 1 ORDER BY 1 LIMIT $2",
+        after,
+        limit,
+    )
+    return [dict(r) for r in rows]
