@@ -108,6 +108,8 @@ def test_every_operation_without_a_key(service: Service) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(900)
 def test_every_operation_with_the_admin_key_long(service: Service) -> None:
-    failures = fuzz(service, with_key=True, modes={GenerationMode.POSITIVE: 300, GenerationMode.NEGATIVE: 150})
+    # 30 operations: 100 + 50 examples each stay within CI's budget; `make fuzz-api` adds the stateful phase.
+    failures = fuzz(service, with_key=True, modes={GenerationMode.POSITIVE: 100, GenerationMode.NEGATIVE: 50})
     assert not failures, "\n\n".join(failures)
