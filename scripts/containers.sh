@@ -24,9 +24,14 @@ PYTHON_BASE=sensorhub-base/python:3.11-bookworm
 t0=$(date +%s)
 log() { echo "[containers +$(( $(date +%s) - t0 ))s] $*" >&2; }
 
+# The project name (and so every volume's name) is made once with the secrets and kept in the env file:
+# a volume initialised by another checkout (another clone, an earlier CI run) holds other passwords and
+# must never be picked up. An env file from before this rule has no name: its volumes are "sensorhub_*".
+project() { local p; p=$(current COMPOSE_PROJECT_NAME); echo "${p:-sensorhub}"; }
+
 compose() {
   "$DOCKER" compose --project-directory compose -f compose/docker-compose.yml -f compose/docker-compose.local.yml \
-    --env-file "$ENV_FILE" "$@"
+    --env-file "$ENV_FILE" -p "$(project)" "$@"
 }
 
 image() {
@@ -56,7 +61,8 @@ compose_env() {
   local running=""
   [ -f "$ENV_FILE" ] && running=$(compose ps -q nginx 2>/dev/null || true)
   # Secrets: made once (the database volume keeps the passwords it was initialised with).
-  local key pg app graf grafadmin pgadmin rc
+  local name key pg app graf grafadmin pgadmin rc
+  if [ -f "$ENV_FILE" ]; then name=$(project); else name=sensorhub-$(python3 -c 'import secrets; print(secrets.token_hex(4))'); fi
   key=${SENSORHUB_BOOTSTRAP_ADMIN_KEY:-$(current SENSORHUB_BOOTSTRAP_ADMIN_KEY)}; key=${key:-shk_compose_$(secret)}
   pg=$(current POSTGRES_PASSWORD); pg=${pg:-$(secret)}
   app=$(current APP_DB_PASSWORD); app=${app:-$(secret)}
@@ -73,6 +79,7 @@ compose_env() {
   rcp=${REDIS_COMMANDER_PORT:-$(keep REDIS_COMMANDER_PORT 8081)}
   (umask 077; cat > "$ENV_FILE.tmp" <<EOF
 # Written by scripts/containers.sh (make compose-up); secrets made once, kept with the volumes.
+COMPOSE_PROJECT_NAME=$name
 COMPOSE_PROFILES=tools
 SENSORHUB_BOOTSTRAP_ADMIN_KEY=$key
 POSTGRES_PASSWORD=$pg
