@@ -12,6 +12,7 @@
 #
 # Base images (no container registry is reachable here; with one, pass the upstream images instead):
 #   sensorhub-base/debian:bookworm       debootstrap --variant=minbase bookworm, then `docker import`
+#   sensorhub-base/debian:trixie         the same for Debian 13 (the database image: PostgreSQL 17)
 #   sensorhub-base/python:3.11-bookworm  that + Debian's python3 (3.11), venv, ca-certificates
 # The Docker client used is Debian's /usr/bin/docker (the engine's own version; its BuildKit client
 # takes --secret without the buildx plugin). Everything this script keeps lives in .local/docker/.
@@ -37,6 +38,7 @@ COMPOSE_BINARY_SHA256=dba9d98e1ba5bfe11d88c99b9bd32fc4a0624a30fafe68eea34d61a3e4
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 
 DEBIAN_IMAGE=sensorhub-base/debian:bookworm
+TRIXIE_IMAGE=sensorhub-base/debian:trixie
 PYTHON_IMAGE=sensorhub-base/python:3.11-bookworm
 
 mkdir -p "$STATE"
@@ -140,48 +142,57 @@ ca() {
 
 image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
 
+# debian_base SUITE IMAGE: a minimal Debian SUITE root (debootstrap), slimmed like Docker's debian:SUITE-slim,
+# imported as IMAGE. bookworm is the base of every image; trixie only of the database image (PostgreSQL 17
+# and its TimescaleDB are Debian 13 packages).
+debian_base() {
+  local suite=$1 image=$2
+  image_exists "$image" && return 0
+  ensure_packages debootstrap
+  local mirror
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
+  local security=${mirror%/debian}/debian-security
+  local root=$STATE/rootfs-$suite
+  $SUDO rm -rf "$root"
+  log "debootstrap --variant=minbase $suite ($mirror)"
+  $SUDO debootstrap --variant=minbase "$suite" "$root" "$mirror" > "$STATE/debootstrap-$suite.log" 2>&1 \
+    || { tail -n 30 "$STATE/debootstrap-$suite.log" >&2; die "debootstrap $suite failed"; }
+  printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+    "$mirror" "$suite" "$mirror" "$suite" "$security" "$suite" | $SUDO tee "$root/etc/apt/sources.list" >/dev/null
+  $SUDO rm -f "$root/etc/apt/sources.list.d/debian.sources"
+  # As Docker's debian:*-slim: no recommends, no package caches (apt's docker-clean), no
+  # documentation, manual pages or translations (dpkg path excludes), in this image and every one built on it.
+  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
+    | $SUDO tee "$root/etc/apt/apt.conf.d/90sensorhub" >/dev/null
+  local clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
+  printf 'DPkg::Post-Invoke { "%s"; };\nAPT::Update::Post-Invoke { "%s"; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' \
+    "$clean" "$clean" | $SUDO tee "$root/etc/apt/apt.conf.d/docker-clean" >/dev/null
+  printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+    'path-exclude /usr/share/man/*' 'path-exclude /usr/share/groff/*' 'path-exclude /usr/share/info/*' \
+    'path-exclude /usr/share/lintian/*' 'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/locale/*' \
+    'path-include /usr/share/locale/locale.alias' | $SUDO tee "$root/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null
+  $SUDO find "$root/usr/share/doc" -type f ! -name copyright -delete
+  $SUDO find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
+  $SUDO rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* \
+    "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+  log "docker import -> $image"
+  $SUDO tar -C "$root" -c . | "$DOCKER" import \
+    --change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' - "$image" >/dev/null
+  $SUDO rm -rf "$root"
+}
+
 base() {
-  if ! image_exists "$DEBIAN_IMAGE"; then
-    ensure_packages debootstrap
-    local mirror
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
-    local security=${mirror%/debian}/debian-security
-    local root=$STATE/rootfs
-    $SUDO rm -rf "$root"
-    log "debootstrap --variant=minbase bookworm ($mirror)"
-    $SUDO debootstrap --variant=minbase bookworm "$root" "$mirror" > "$STATE/debootstrap.log" 2>&1 \
-      || { tail -n 30 "$STATE/debootstrap.log" >&2; die "debootstrap failed"; }
-    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
-      "$mirror" "$mirror" "$security" | $SUDO tee "$root/etc/apt/sources.list" >/dev/null
-    # As Docker's debian:bookworm-slim: no recommends, no package caches (apt's docker-clean), no
-    # documentation, manual pages or translations (dpkg path excludes), in this image and every one built on it.
-    printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
-      | $SUDO tee "$root/etc/apt/apt.conf.d/90sensorhub" >/dev/null
-    local clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
-    printf 'DPkg::Post-Invoke { "%s"; };\nAPT::Update::Post-Invoke { "%s"; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' \
-      "$clean" "$clean" | $SUDO tee "$root/etc/apt/apt.conf.d/docker-clean" >/dev/null
-    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
-      'path-exclude /usr/share/man/*' 'path-exclude /usr/share/groff/*' 'path-exclude /usr/share/info/*' \
-      'path-exclude /usr/share/lintian/*' 'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/locale/*' \
-      'path-include /usr/share/locale/locale.alias' | $SUDO tee "$root/etc/dpkg/dpkg.cfg.d/docker-slim" >/dev/null
-    $SUDO find "$root/usr/share/doc" -type f ! -name copyright -delete
-    $SUDO find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +
-    $SUDO rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* \
-      "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
-    log "docker import -> $DEBIAN_IMAGE"
-    $SUDO tar -C "$root" -c . | "$DOCKER" import \
-      --change 'ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      --change 'CMD ["bash"]' - "$DEBIAN_IMAGE" >/dev/null
-    $SUDO rm -rf "$root"
-  fi
+  debian_base bookworm "$DEBIAN_IMAGE"
+  debian_base trixie "$TRIXIE_IMAGE"
   if ! image_exists "$PYTHON_IMAGE"; then
     log "building $PYTHON_IMAGE"
     DOCKER_BUILDKIT=1 "$DOCKER" build -q -t "$PYTHON_IMAGE" --build-arg "BASE_IMAGE=$DEBIAN_IMAGE" \
       -f "$here/compose/images/python/Dockerfile" "$here/compose/images/python" >/dev/null
   fi
-  log "base images: $DEBIAN_IMAGE, $PYTHON_IMAGE"
+  log "base images: $DEBIAN_IMAGE, $TRIXIE_IMAGE, $PYTHON_IMAGE"
 }
 
 case "${1:-}" in

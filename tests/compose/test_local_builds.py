@@ -17,7 +17,7 @@ from tests.compose.support import BASE, COMPOSE, DOCKERFILE, LOCAL, ROOT, is_sen
 REGISTRY_ONLY = {"grafana": "grafana"}
 SOURCE_KEYS = {"image", "build", "pull_policy"}
 LOCAL_DIFFERENCES = {
-    "timescaledb": {"command", "volumes"},  # the Apache build has no `timescaledb.license=timescale`; PG 15 data
+    "timescaledb": {"command", "volumes"},  # the Apache build has no `timescaledb.license=timescale`; its own data
 }
 SCRIPTS = ROOT / "scripts"
 
@@ -74,8 +74,8 @@ def test_registry_only_services_stay_out_of_the_local_run() -> None:
 
 def test_local_bases_are_the_images_scripts_docker_sh_builds() -> None:
     script = (SCRIPTS / "docker.sh").read_text()
-    made = set(re.findall(r"^(?:DEBIAN|PYTHON)_IMAGE=(\S+)$", script, re.M))
-    assert len(made) == 2, made
+    made = set(re.findall(r"^(?:DEBIAN|TRIXIE|PYTHON)_IMAGE=(\S+)$", script, re.M))
+    assert len(made) == 3, made
     text = LOCAL.read_text()
     used = set(re.findall(r"BASE_IMAGE: \$\{[A-Z_]+:-([^}]+)\}", text))
     assert used == made, (used, made)

@@ -31,7 +31,7 @@ from tests.compose.containers import (
 )
 
 IMAGE = os.environ.get("SENSORHUB_IMAGE", "sensorhub:local")
-DB_IMAGE = os.environ.get("SENSORHUB_DB_IMAGE", "sensorhub-local/timescaledb:pg15")
+DB_IMAGE = os.environ.get("SENSORHUB_DB_IMAGE", "sensorhub-local/timescaledb:pg17")
 ROOT = Path(__file__).resolve().parents[3]
 RUN = uuid.uuid4().hex[:8]
 NET = f"sensorhub-image-{RUN}"
