@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from sensorhub.application import devices as handlers
 from sensorhub.application.commands import execute
 from sensorhub.application.errors import TooMuchContention
-from sensorhub.application.stored_events import NewEvent
+from sensorhub.application.stored_events import AppendResult, NewEvent
 from sensorhub.application.unit_of_work import CommandContext
 from sensorhub.domain.device import Device, DeviceState
 from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
@@ -66,6 +66,14 @@ RAW_UNNEST = (
 _APPEND_0005 = (
     "SELECT stream_version, position, replayed FROM eventstore_append_checked($1, $2, $3, $4::uuid[], $5::text[],"
     " $6::int[], $7::jsonb[], $8::jsonb[])"
+)
+
+
+# Before migration 0012's plain-SQL path the store sent every single-event append here (0006's
+# fast path in PL/pgSQL); called as the store called it, it is the row's "before" in the same run.
+_APPEND_0006 = (
+    "SELECT stream_version, position, replayed"
+    " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
 )
 
 
@@ -180,12 +188,26 @@ async def single_append(ctx: Context) -> RowResult:
 
             return await timed_writers(writers, seconds, op)
 
+        async def function_0006(r: int) -> Measurement:
+            async def op(w: int, i: int) -> int:
+                data, meta = payload(i)
+                event = NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)
+                rows = await ctx.pool.fetch(
+                    _APPEND_0006, f"f6-{r}-{w}", "Device", str(i), event.event_id, event.type,
+                    event.schema_version, event.data, event.metadata,
+                )
+                AppendResult(f"f6-{r}-{w}", rows[-1][0], rows[-1][1], tuple(x[1] for x in rows), rows[0][2])
+                return 1
+
+            return await timed_writers(writers, seconds, op)
+
         runs = await interleave(
             sz.rounds,
             {
                 "sensorhub": through(store, "ours"),
                 "sensorhub without NOTIFY (diagnostic)": through(PostgresEventStore(ctx.pool), "nn"),
                 "append function of migration 0005 (diagnostic)": function_0005,
+                "before: the 0006 function as the store called it (diagnostic)": function_0006,
                 "raw asyncpg INSERT": raw,
                 "eventsourcing (default)": es(es_default, "d"),
                 "eventsourcing (db functions)": es(es_funcs, "f"),
@@ -216,6 +238,18 @@ async def single_append(ctx: Context) -> RowResult:
             "without NOTIFY vs function of 0005 (diagnostic)",
             "(reported)",
             f"{gain_0006:.2f}x",
+            None,
+        ),
+        Check(
+            "without NOTIFY vs before: the 0006 function (diagnostic)",
+            "(reported)",
+            f"{row.ratio('sensorhub without NOTIFY (diagnostic)', 'before: the 0006 function as the store called it (diagnostic)'):.2f}x",
+            None,
+        ),
+        Check(
+            "before (0006 function, no NOTIFY) vs raw INSERT (diagnostic)",
+            "(reported)",
+            f"{row.ratio('before: the 0006 function as the store called it (diagnostic)', 'raw asyncpg INSERT'):.2f}x",
             None,
         ),
         Check(
