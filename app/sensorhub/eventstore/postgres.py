@@ -285,14 +285,14 @@ class PostgresEventStore:
             snapshot.state,
         )
 
-    async def _append_claimed(
-        self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected
-    ) -> int | None:
+    async def _append_claimed(self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected) -> int | None:
         """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``): the new event's position, or
         None when the statement wrote nothing and the append functions must decide."""
         sql, key = (_APPEND_AT, expected) if type(expected) is int and expected > 0 else (_APPEND_NEW, stream_type)
         try:
-            return await self._db.fetchval(sql, stream_id, key, e.event_id, e.type, e.schema_version, e.data, e.metadata)
+            return await self._db.fetchval(
+                sql, stream_id, key, e.event_id, e.type, e.schema_version, e.data, e.metadata
+            )
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
 

@@ -1,4 +1,4 @@
-"""The single-event append at an exact expected version is one plain SQL statement (migration 0012,
+"""The single-event append at an exact expected version is one plain SQL statement (issue 18,
 ``_APPEND_AT`` / ``_APPEND_NEW`` in sensorhub/eventstore/postgres.py): its failure modes, each
 forced by holding the competing writer's transaction open until the fast path waits on it.
 
