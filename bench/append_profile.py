@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 from sensorhub import migrations
 from sensorhub.application.stored_events import NewEvent
-from sensorhub.db import init_connection
+from sensorhub.db import Conn, init_connection
 from sensorhub.eventstore.postgres import _APPEND_AT, PostgresEventStore
 
 from bench.rows_eventstore import _APPEND_0006, RAW_INSERT, RAW_TABLE, payload
@@ -37,6 +37,7 @@ SEQUENTIAL = 3000
 
 async def _wal(pool: asyncpg.Pool) -> tuple[int, int]:
     row = await pool.fetchrow("SELECT wal_records, wal_bytes FROM pg_stat_wal")
+    assert row is not None
     return int(row[0]), int(row[1])
 
 
@@ -73,13 +74,13 @@ async def _run(pool: asyncpg.Pool, seconds: float, op: Callable[[int, int], Awai
     }
 
 
-async def _explain(conn: asyncpg.Connection, sql: str, args: Callable[[int], tuple[Any, ...]]) -> dict[str, float]:
+async def _explain(conn: Conn, sql: str, args: Callable[[int], tuple[Any, ...]]) -> dict[str, float]:
     planning: list[float] = []
     times: list[float] = []
     wal: list[float] = []
     for i in range(300):
         value = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) {sql}", *args(i))
-        plan = (json.loads(value) if isinstance(value, str) else value)[0]
+        plan: dict[str, Any] = (json.loads(value) if isinstance(value, str) else value)[0]  # type: ignore[index]
         planning.append(plan.get("Planning Time", 0.0))
         times.append(plan["Execution Time"])
         wal.append(plan["Plan"].get("WAL Bytes", 0))
@@ -97,7 +98,7 @@ def _backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _sequential_cpu(conn: asyncpg.Connection, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
+async def _sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
     """Client and server CPU µs per operation, ``n`` operations one after another on one connection."""
     pid = conn.get_server_pid()
     server0, client0 = _backend_cpu_s(pid), time.process_time()
