@@ -51,6 +51,27 @@ _APPEND_ONE = (
     "SELECT stream_version, position, replayed"
     " FROM eventstore_append_one($1, $2, $3, $4::uuid, $5::text, $6::int, $7::jsonb, $8::jsonb)"
 )
+# The common append, one event at an exact expected version, as one plain SQL statement (no
+# PL/pgSQL): the stream row's UPDATE whose WHERE is the expectation claims the version and takes the
+# row lock (for a new stream, the INSERT of its row: its primary key decides between racing
+# creators), and the event is inserted only when the claim went through and its id is not stored
+# yet. No row back means something unusual (a missed expectation, a stored id: a replay or a
+# conflict, or a racing writer that got there first) and decides nothing: the statement wrote
+# nothing, and eventstore_append_one (then eventstore_append_checked) decides, in a new snapshot.
+# Parameters: stream id, expected version (_APPEND_AT) or stream type (_APPEND_NEW), then the event.
+_INSERT_CLAIMED = (
+    " INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position"
+)
+_APPEND_AT = (
+    "WITH claim AS (UPDATE streams AS s SET version = $2 + 1"
+    " WHERE s.stream_id = $1 AND s.version = $2 AND NOT EXISTS (SELECT FROM events e WHERE e.event_id = $3)"
+    " RETURNING s.version)" + _INSERT_CLAIMED
+)
+_APPEND_NEW = (
+    "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
+    " VALUES ($1, $2, 1) ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_CLAIMED
+)
 # Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
@@ -105,6 +126,16 @@ class PostgresEventStore:
         """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict, and
         AppendConditionFailed when an event matching ``condition`` was stored after its position.
         No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
+        if len(events) == 1 and condition is None and not events[0].tags:
+            e = events[0]
+            if (type(expected) is int and expected >= 0) or expected == "no_stream":
+                position = await self._append_claimed(stream_id, stream_type, e, expected)
+                if position is not None:
+                    version = expected + 1 if isinstance(expected, int) else 1
+                    _appended_counter(stream_type).inc(1)
+                    if self._notifier is not None and self._commits_itself():
+                        self._notifier.committed(position)
+                    return AppendResult(stream_id, version, position, (position,))
         try:
             if not events:
                 if condition is not None:
@@ -253,6 +284,17 @@ class PostgresEventStore:
             snapshot.position,
             snapshot.state,
         )
+
+    async def _append_claimed(self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected) -> int | None:
+        """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``): the new event's position, or
+        None when the statement wrote nothing and the append functions must decide."""
+        sql, key = (_APPEND_AT, expected) if type(expected) is int and expected > 0 else (_APPEND_NEW, stream_type)
+        try:
+            return await self._db.fetchval(
+                sql, stream_id, key, e.event_id, e.type, e.schema_version, e.data, e.metadata
+            )
+        except asyncpg.PostgresError as exc:
+            raise _translate(exc, stream_id, expected) from None
 
     async def _append_rows(
         self,

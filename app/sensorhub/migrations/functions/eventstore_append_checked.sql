@@ -81,17 +81,7 @@ BEGIN
 
     UPDATE streams SET version = v_actual + v_count WHERE streams.stream_id = p_stream_id;
 
-    RETURN QUERY
-        WITH inserted AS (
-            INSERT INTO events AS e (event_id, stream_id, stream_version, type, schema_version, data, metadata)
-            SELECT t.event_id, p_stream_id, v_actual + t.ord, t.type, t.schema_version, t.data, t.metadata
-              FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata)
-                   WITH ORDINALITY AS t(event_id, type, schema_version, data, metadata, ord)
-             ORDER BY t.ord
-            RETURNING e.event_id, e.stream_version, e.position, e.transaction_id, e.recorded_at
-        )
-        SELECT i.event_id, i.stream_version, i.position, i.transaction_id::text, i.recorded_at, false
-          FROM inserted i
-         ORDER BY i.position;
+    RETURN QUERY SELECT * FROM eventstore_insert_events(
+        p_stream_id, v_actual, p_event_ids, p_types, p_schema_versions, p_data, p_metadata);
 END;
 $$;
