@@ -90,6 +90,8 @@ class RegistryProjection:
         # Devices that only alert events touch need nothing but their open alert count.
         devices |= await _load(conn, devices_table, "device_id", "device_id, open_alerts", counted_ids - full_ids)
         forgotten = {e.data["subject_id"] for e in events if e.type == SUBJECT_FORGOTTEN}
+        if forgotten and effects is not None:
+            effects.purge_cache = True
         devices |= await _owned_by(conn, devices_table, forgotten)
         fold = _Fold(devices, alerts)
         for event in events:
