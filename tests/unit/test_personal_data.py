@@ -4,6 +4,7 @@ wrappers (key file, KMS against moto), and the domain's owner and address rules.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import socket
 import stat
@@ -20,8 +21,10 @@ from sensorhub.domain.device_commands import RegisterDevice, UpdateDevice
 from sensorhub.domain.errors import InvalidCommand
 from sensorhub.domain.personal_data import Owner
 from sensorhub.domain.values import Metric
+from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.key_wrappers import KmsKeyWrapper, LocalKeyWrapper
 from sensorhub.eventstore.personal_data import (
+    PERSONAL_EVENT_TYPES,
     TamperedEnvelope,
     open_envelope,
     reveal_payload,
@@ -152,3 +155,13 @@ def test_the_domain_checks_the_owner_and_ties_the_address_to_it() -> None:
     before = len(device.pending)
     device.update(UpdateDevice("d-1", owner=Owner("subject-2", "Grace"), address="Arlington"))
     assert len(device.pending) == before  # no change, no event
+
+
+def test_every_event_type_that_can_carry_an_owner_is_opened_on_the_load_path() -> None:
+    registry = build_registry()
+    with_owner = {
+        name
+        for name in registry.names()
+        if "owner" in {f.name for f in dataclasses.fields(registry._entry(name).cls)}
+    }
+    assert with_owner == PERSONAL_EVENT_TYPES
