@@ -114,6 +114,7 @@ def build(s: StackSettings) -> None:
         database_secret_arn=database.credentials_secret_arn, app_credentials=database.app_credentials,
         cache_endpoint=cache.endpoint, cache_secret_arn=cache.auth_secret_arn,
         secrets_key_arn=keys.arn("secrets"), storage_key_arn=keys.arn("storage"),
+        personal_data_key_arn=keys.arn("personal"),
         bootstrap_admin_key=s.secrets.bootstrap_admin_key, protected=protected,
         depends_on=[addons.external_secrets, addons.load_balancer_controller, cluster.addons["metrics-server"]],
     ), on_aws)

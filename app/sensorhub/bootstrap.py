@@ -19,12 +19,15 @@ from litestar import Litestar
 
 from sensorhub import apikeys, migrations
 from sensorhub.application.unit_of_work import CommandContext, UnitOfWork
-from sensorhub.db import create_pool
+from sensorhub.db import Conn, create_pool
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.event_types import build_registry
 from sensorhub.eventstore.horizon import feed_horizon
+from sensorhub.eventstore.key_wrappers import key_wrapper
 from sensorhub.eventstore.notify import AppendNotifier
+from sensorhub.eventstore.personal_data import PersonalDataEventStore
 from sensorhub.eventstore.postgres import PostgresEventStore
+from sensorhub.eventstore.subject_keys import KeyCache, KeyWrapper, PostgresSubjectKeys
 from sensorhub.eventstore.unit_of_work import postgres_unit_of_work
 from sensorhub.http.app import build_app
 from sensorhub.idempotency import PostgresIdempotencyRecords
@@ -76,15 +79,18 @@ async def open_services(
         redis_client = await connect_redis(settings)
         notifier = AppendNotifier(pool)
         codec = build_registry()
+        wrapper, key_cache = key_wrapper(settings), KeyCache(settings.key_cache_ttl_s)
+        subject_keys = PostgresSubjectKeys(pool, wrapper, key_cache, notifier=notifier)
         services = Services(
             settings=settings,
             pool=pool,
             redis=redis_client,
             codec=codec,
-            events=PostgresEventStore(pool),
-            unit_of_work=unit_of_work_factory(pool, codec, settings, notifier),
+            events=PersonalDataEventStore(PostgresEventStore(pool), subject_keys),
+            unit_of_work=unit_of_work_factory(pool, codec, settings, notifier, wrapper=wrapper, key_cache=key_cache),
             read_cache=ReadCache(pool, redis_client, settings.read_cache_ttl_s),
             idempotency=PostgresIdempotencyRecords(pool),
+            subject_keys=subject_keys,
             append_notifier=notifier,
         )
         services.readiness.update(database=database_check, redis=redis_check, feed_horizon=feed_horizon_check)
@@ -100,11 +106,25 @@ async def open_services(
 
 
 def unit_of_work_factory(
-    pool: asyncpg.Pool, codec: EventTypeRegistry, settings: Settings, notifier: AppendNotifier | None
+    pool: asyncpg.Pool,
+    codec: EventTypeRegistry,
+    settings: Settings,
+    notifier: AppendNotifier | None,
+    *,
+    wrapper: KeyWrapper,
+    key_cache: KeyCache,
 ) -> UnitOfWorkFactory:
+    def subject_keys(conn: Conn) -> PostgresSubjectKeys:
+        return PostgresSubjectKeys(conn, wrapper, key_cache)
+
     def unit_of_work(context: CommandContext | None) -> AbstractAsyncContextManager[UnitOfWork]:
         return postgres_unit_of_work(
-            pool, codec, context=context, snapshot_every=settings.snapshot_every, notifier=notifier
+            pool,
+            codec,
+            context=context,
+            snapshot_every=settings.snapshot_every,
+            notifier=notifier,
+            subject_keys=subject_keys,
         )
 
     return unit_of_work

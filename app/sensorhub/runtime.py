@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 import redis.asyncio as aioredis
 
-from sensorhub.application.ports import EventStore, IdempotencyRecords
+from sensorhub.application.ports import EventStore, IdempotencyRecords, SubjectKeys
 from sensorhub.application.unit_of_work import CommandContext, UnitOfWork, utc_now
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.notify import AppendNotifier
@@ -59,6 +59,7 @@ class Services:
     unit_of_work: UnitOfWorkFactory
     read_cache: ReadCache
     idempotency: IdempotencyRecords
+    subject_keys: SubjectKeys  # personal data's keys, on the pool (reads of the feed, forgetting)
     # None when the time-series engine is unavailable (``/health/ready`` says why).
     timeseries: TimeSeries | None = None
     # Wakes projectors after appends commit (coalesced NOTIFY); None: they only poll.

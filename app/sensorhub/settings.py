@@ -140,6 +140,23 @@ class Settings(BaseSettings):
         description='Snapshot an aggregate every N events, per aggregate type, as JSON (e.g. `{"Device": 50}`); '
         "0 or absent: never.",
     )
+    key_file: str = Field(
+        ".local/personal-data.kek",
+        description="Key-encryption key of the personal-data keys when `SENSORHUB_KMS_KEY_ID` is unset: a file "
+        "made on first use (32 random bytes, mode 0600; keep it with the database backups' secrets).",
+    )
+    kms_key_id: str | None = Field(
+        None,
+        description="KMS key (id, ARN or alias) that wraps the personal-data keys (docs/personal-data.md); "
+        "unset: `SENSORHUB_KEY_FILE`.",
+    )
+    key_cache_ttl_s: float = Field(
+        300.0,
+        ge=0,
+        le=86400,
+        description="How long an unwrapped personal-data key is kept in process (saves a KMS call per read); "
+        "a forget takes effect at once regardless.",
+    )
 
     cors_origins: str = Field(
         "",

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-KEY_PURPOSES = ("eks", "rds", "cache", "storage", "logs", "secrets")
+# "personal": wraps the data keys of personal data in the service's database (crypto-shredding,
+# docs/personal-data.md); only the service's pods may use it.
+KEY_PURPOSES = ("eks", "rds", "cache", "storage", "logs", "secrets", "personal")
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class KeysArgs:
 
 
 class Keys(pulumi.ComponentResource):
-    """Customer-managed KMS keys for EKS secrets, RDS, Redis, S3/EFS, logs and Secrets Manager."""
+    """Customer-managed KMS keys for EKS secrets, RDS, Redis, S3/EFS, logs, Secrets Manager and personal data."""
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sensorhub:keys:Keys", name, None, opts)

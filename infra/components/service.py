@@ -103,6 +103,7 @@ class ServiceArgs:
     cache_secret_arn: pulumi.Input[str]
     secrets_key_arn: pulumi.Input[str]
     storage_key_arn: pulumi.Input[str]
+    personal_data_key_arn: pulumi.Input[str]  # wraps the subjects' data keys (SENSORHUB_KMS_KEY_ID)
     bootstrap_admin_key: pulumi.Output[str] | None
     protected: bool
     depends_on: list[pulumi.Resource]
@@ -181,6 +182,7 @@ class Service(pulumi.ComponentResource):
                 "SENSORHUB_AUTO_MIGRATE": "false",
                 "SENSORHUB_HOST": "0.0.0.0",  # noqa: S104 - listen on the pod IP
                 "SENSORHUB_PORT": str(APP_PORT),
+                "SENSORHUB_KMS_KEY_ID": args.personal_data_key_arn,
                 "AWS_REGION": args.region,
             },
             opts=ns_opts,
@@ -239,9 +241,9 @@ class Service(pulumi.ComponentResource):
         return secret.arn
 
     def _workload_role(self, name: str) -> aws.iam.Role:
-        """The pods' role, least privilege: the archive bucket and the key that encrypts it. No secrets."""
+        """The pods' role, least privilege: the archive bucket and its key, the personal-data key. No secrets."""
         args = self.args
-        policy = pulumi.Output.all(args.archive_bucket_arn, args.storage_key_arn).apply(
+        policy = pulumi.Output.all(args.archive_bucket_arn, args.storage_key_arn, args.personal_data_key_arn).apply(
             lambda v: json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [
@@ -255,6 +257,10 @@ class Service(pulumi.ComponentResource):
                      "Resource": f"{v[0]}/{ARCHIVE_PREFIX}/readings/*"},
                     {"Sid": "ArchiveKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                      "Resource": v[1]},
+                    # Personal data: each subject's data key is wrapped (Encrypt) and unwrapped (Decrypt)
+                    # by this key; GenerateDataKey for an envelope made by KMS itself.
+                    {"Sid": "PersonalDataKey", "Effect": "Allow",
+                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], "Resource": v[2]},
                 ],
             })
         )

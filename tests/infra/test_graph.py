@@ -132,7 +132,7 @@ def test_encryption_at_rest_and_in_transit_everywhere(graph: Graph) -> None:
     assert "aws:SecureTransport" in graph.of_type("aws:s3/bucketPolicy:BucketPolicy")[0].props["policy"]
     assert all(g.props["kmsKeyId"] for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup"))
     assert all(k.props["enableKeyRotation"] is True for k in graph.of_type("aws:kms/key:Key"))
-    assert graph.count("aws:kms/key:Key") == 6
+    assert graph.count("aws:kms/key:Key") == 7
 
 
 def test_redis_replicas_and_failover(graph: Graph) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -11,6 +11,7 @@ from sensorhub.application.stored_events import (
     AppendCondition,
     AppendResult,
     MatchingEvents,
+    NewEvent,
     QueryItem,
     RecordedEvent,
     Snapshot,
@@ -83,4 +84,39 @@ class IdempotencyRecords(Protocol):
 
     async def save(self, key_id: str, key: str, response: StoredResponse) -> None:
         """Keep the first response stored for the key (a concurrent second save is a no-op)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data subject's key (AES-256, 32 bytes), unwrapped. ``key_id`` names this key: a subject
+    forgotten and seen again gets a new key, and what the old one sealed stays erased."""
+
+    subject_id: str
+    key_id: str
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    subject_id: str
+    key_destroyed: bool  # False: no key was held for the subject
+    position: int  # of the SubjectForgotten audit event
+
+
+class SubjectKeys(Protocol):
+    """Per-subject data keys, stored wrapped by a key-encryption key (key file or KMS). Destroying
+    a subject's key erases every personal field sealed with it (crypto-shredding)."""
+
+    async def find(self, subject_ids: Collection[str]) -> dict[str, DataKey]:
+        """The keys held for ``subject_ids``; a subject without one (forgotten, never seen) is absent."""
+        ...
+
+    async def ensure(self, subject_ids: Collection[str]) -> dict[str, DataKey]:
+        """The key of every subject in ``subject_ids``, made for those that have none yet."""
+        ...
+
+    async def forget(self, subject_id: str, audit: Callable[[bool], NewEvent]) -> Forgotten:
+        """Destroy the subject's key and append ``audit(key_destroyed)`` (SubjectForgotten) to the
+        subject's stream, in one transaction; a subject without a key still gets the audit event."""
         ...

@@ -7,7 +7,9 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-from sensorhub.db import connect
+from sensorhub.db import Conn, connect
+from sensorhub.eventstore.key_wrappers import key_wrapper
+from sensorhub.eventstore.subject_keys import KeyCache, PostgresSubjectKeys
 from sensorhub.observability import get_logger
 from sensorhub.projections import store
 from sensorhub.projections.projector import Projector, run_projector
@@ -19,12 +21,18 @@ log = get_logger("sensorhub.projector")
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
+    wrapper, cache = key_wrapper(settings), KeyCache(settings.key_cache_ttl_s)
+
+    def subject_keys(conn: Conn) -> PostgresSubjectKeys:
+        return PostgresSubjectKeys(conn, wrapper, cache)
+
     return RunnerConfig(
         batch_size=settings.projection_batch_size,
         rebuild_batch_size=4 * settings.projection_batch_size,
         poll_interval_s=settings.projector_poll_interval_s,
         heartbeat_interval_s=min(1.0, settings.projector_heartbeat_timeout_s / 3),
         heartbeat_timeout_s=settings.projector_heartbeat_timeout_s,
+        subject_keys=subject_keys,
     )
 
 

@@ -17,6 +17,7 @@ from sensorhub.domain.device_commands import (
     UpdateDevice,
 )
 from sensorhub.domain.errors import DeviceDecommissioned, InvalidCommand, UnknownMetric
+from sensorhub.domain.personal_data import Owner, check_address, check_owner
 from sensorhub.domain.values import Bounds, Metric, Severity, check_bounds, check_severity, check_text
 
 DeviceStatus = Literal["active", "decommissioned"]
@@ -47,6 +48,8 @@ class DeviceState:
     metrics: tuple[Metric, ...]
     thresholds: tuple[Threshold, ...] = ()  # sorted by metric
     status: DeviceStatus = "active"
+    owner: Owner | None = None  # personal data: plain text, or erased (``owner.erased``)
+    address: str | None = None  # the owner's; None when erased
 
     def threshold(self, metric: str) -> Threshold | None:
         return next((t for t in self.thresholds if t.metric == metric), None)
@@ -73,6 +76,7 @@ class Device(Aggregate[DeviceState]):
                 raise InvalidCommand(f"metric name {name!r} must be lower_snake_case (a-z, 0-9, _), max 64")
         if len(set(names)) != len(names):
             raise InvalidCommand(f"metric names must be unique, got {names}")
+        owner, address = _personal_data(cmd.owner, cmd.address, None)
         device = cls(cmd.device_id)
         device.record(
             ev.DeviceRegistered(
@@ -81,6 +85,8 @@ class Device(Aggregate[DeviceState]):
                 site=check_text("site", cmd.site),
                 kind=check_text("kind", cmd.kind),
                 metrics=tuple(Metric(m.name, m.unit.strip()) for m in cmd.metrics),
+                owner=owner,
+                address=address,
             )
         )
         return device
@@ -91,6 +97,10 @@ class Device(Aggregate[DeviceState]):
             self.record(ev.DeviceRenamed(self.id, name))
         if cmd.site is not None and (site := check_text("site", cmd.site)) != state.site:
             self.record(ev.DeviceMoved(self.id, site))
+        if cmd.owner is not None or cmd.address is not None:
+            owner, address = _personal_data(cmd.owner, cmd.address, state)
+            if owner is not None and (owner, address) != (state.owner, state.address):
+                self.record(ev.DeviceOwnerChanged(self.id, owner, address))
 
     def set_threshold(self, cmd: SetThreshold) -> None:
         state = self._active()
@@ -141,6 +151,24 @@ class Device(Aggregate[DeviceState]):
         return None if fields is None else DeviceState(**fields)
 
 
+def _personal_data(
+    owner: Owner | None, address: str | None, state: DeviceState | None
+) -> tuple[Owner | None, str | None]:
+    """The owner and address after a command: a new owner replaces the old one (and its address,
+    unless one is given); an address alone is the current owner's, so it needs one that is not erased."""
+    if owner is not None:
+        owner = check_owner(owner)
+        kept = state.address if state is not None and state.owner == owner else None
+        return owner, check_address(address) if address is not None else kept
+    if address is None:
+        return (state.owner, state.address) if state is not None else (None, None)
+    current = state.owner if state is not None else None
+    if current is None or current.erased:
+        which = "has no owner" if current is None else "has an erased owner"
+        raise InvalidCommand(f"an address belongs to the device's owner, and this device {which}: give `owner` too")
+    return current, check_address(address)
+
+
 def name_tag(site: str, name: str) -> str:
     """The tag of a device name at a site (the site's length first: no two pairs share a tag).
     Migration 0008 writes the same format for events stored before tags existed."""
@@ -175,7 +203,8 @@ def _fields_of(state: DeviceState | None) -> _Fields | None:
 def _apply(fields: _Fields | None, event: Event) -> _Fields:
     """Fold one event into ``fields`` (mutated, or replaced on registration) and return them."""
     if isinstance(event, ev.DeviceRegistered):
-        return dict(vars(DeviceState(event.device_id, event.name, event.site, event.kind, event.metrics)))
+        registered = DeviceState(event.device_id, event.name, event.site, event.kind, event.metrics)
+        return dict(vars(registered), owner=event.owner, address=event.address)
     if fields is None:
         raise ValueError(f"{type(event).__name__} before DeviceRegistered")
     match event:
@@ -191,6 +220,9 @@ def _apply(fields: _Fields | None, event: Event) -> _Fields:
             fields["thresholds"] = tuple(t for t in fields["thresholds"] if t.metric != metric)
         case ev.DeviceDecommissioned():
             fields["status"] = "decommissioned"
+        case ev.DeviceOwnerChanged(owner=owner, address=address):
+            fields["owner"] = owner
+            fields["address"] = address
         case _:
             raise TypeError(f"Device cannot apply {type(event).__name__}")
     return fields

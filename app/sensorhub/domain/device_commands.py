@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sensorhub.domain.personal_data import Owner
 from sensorhub.domain.values import Metric
 
 
@@ -14,6 +15,8 @@ class RegisterDevice:
     site: str
     kind: str
     metrics: tuple[Metric, ...]
+    owner: Owner | None = None
+    address: str | None = None  # the owner's: needs an owner
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class UpdateDevice:
     name: str | None = None
     site: str | None = None
     expected_version: int | None = None
+    owner: Owner | None = None  # replaces the owner
+    address: str | None = None  # replaces the address (of the new or the current owner)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sensorhub.domain.aggregate import Event
+from sensorhub.domain.personal_data import Owner
 from sensorhub.domain.values import Metric, Severity
 
 
@@ -16,6 +17,9 @@ class DeviceRegistered(Event):
     site: str
     kind: str
     metrics: tuple[Metric, ...]
+    # Personal data (optional, added without a schema bump: older payloads decode with None).
+    owner: Owner | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,12 @@ class ThresholdCleared(Event):
 @dataclass(frozen=True)
 class DeviceDecommissioned(Event):
     device_id: str
+
+
+@dataclass(frozen=True)
+class DeviceOwnerChanged(Event):
+    """The device's owner and/or address after the change (both personal data, sealed when stored)."""
+
+    device_id: str
+    owner: Owner
+    address: str | None

@@ -7,7 +7,7 @@ add an upcaster from the previous version, and a test that reads a raw old row.
 
 from __future__ import annotations
 
-from sensorhub.domain import alert_events, device_events
+from sensorhub.domain import alert_events, device_events, personal_data
 from sensorhub.eventstore.codec import EventTypeRegistry, Payload
 
 
@@ -35,6 +35,8 @@ def build_registry() -> EventTypeRegistry:
     registry.register(device_events.ThresholdSet, schema_version=2, upcasters={1: threshold_set_v1_to_v2})
     registry.register(device_events.ThresholdCleared)
     registry.register(device_events.DeviceDecommissioned)
+    registry.register(device_events.DeviceOwnerChanged)
+    registry.register(personal_data.SubjectForgotten)
     registry.register(alert_events.AlertRaised)
     registry.register(alert_events.AlertAcknowledged)
     registry.register(alert_events.AlertResolved)

@@ -17,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
-from sensorhub.http import alerts, catalog, devices, events, health, keys, projections, readings, storage
+from sensorhub.http import alerts, catalog, devices, events, health, keys, projections, readings, storage, subjects
 from sensorhub.http.auth import PUBLIC_PATHS, ApiKeyAuthentication, scope_guard
 from sensorhub.http.cors import cors_config
 from sensorhub.http.field_errors import refuse_loose_query_values
@@ -50,6 +50,7 @@ def route_handlers() -> list[Any]:
         readings.ReadingsController,
         projections.ProjectionsController,
         storage.StorageController,
+        subjects.SubjectsController,
     ]
 
 

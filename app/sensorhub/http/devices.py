@@ -51,6 +51,7 @@ from sensorhub.http.views import (
     device_from_row,
     device_from_state,
     event_item,
+    owner_of,
 )
 from sensorhub.projections import queries
 from sensorhub.runtime import UnitOfWorkFactory
@@ -97,6 +98,8 @@ def _register_command(body: RegisterDeviceBody) -> RegisterDevice:
         site=body.site,
         kind=body.kind,
         metrics=tuple(Metric(m.name, m.unit) for m in body.metrics),
+        owner=owner_of(body.owner),
+        address=body.address,
     )
 
 
@@ -220,8 +223,11 @@ class DevicesController(Controller):
         device_id: FromPath[str],
         data: JSONBody[UpdateDeviceBody],
     ) -> Response[bytes]:
-        """Rename and/or move to another site; a name already used at the (new) site → 409."""
-        command = UpdateDevice(device_id, data.name, data.site, if_match(request))
+        """Rename and/or move to another site; a name already used at the (new) site → 409. ``owner``
+        replaces the owner, ``address`` the address (personal data, see docs/personal-data.md)."""
+        command = UpdateDevice(
+            device_id, data.name, data.site, if_match(request), owner=owner_of(data.owner), address=data.address
+        )
         return await commands.run(request, handlers.update_device, command, _respond())
 
     @put(

@@ -10,11 +10,13 @@ from litestar.params import QueryParameter
 
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import cursor_for_position, read_feed
+from sensorhub.eventstore.personal_data import reveal_records
 from sensorhub.http import dependencies as deps
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import invalid, translated_errors
 from sensorhub.http.reads import MAX_POSITION, Limit
 from sensorhub.http.views import EventPage, event_item
+from sensorhub.runtime import Services
 
 
 def position_cursor(cursor: str) -> int:
@@ -39,7 +41,7 @@ def event_types(requested: list[str] | None, known: list[str]) -> list[str] | No
 class EventsController(Controller):
     path = "/v1/events"
     tags = ["events"]
-    dependencies = {"pool": deps.POOL, "codec": deps.CODEC}
+    dependencies = {"pool": deps.POOL, "codec": deps.CODEC, "services": deps.SERVICES}
 
     @get("/", opt={"scope": "read"}, operation_id="readFeed", responses=documented(None, 404))
     async def feed(
@@ -47,6 +49,7 @@ class EventsController(Controller):
         *,
         pool: deps.Injected[asyncpg.Pool],
         codec: deps.Injected[EventTypeRegistry],
+        services: deps.Injected[Services],
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="Position of the last event seen (0: the start)")
         ] = 0,
@@ -69,5 +72,6 @@ class EventsController(Controller):
             with translated_errors():
                 feed_cursor = await cursor_for_position(conn, start)
             records = await read_feed(conn, feed_cursor, limit, wanted)
-        items = [event_item(codec.upcast_record(r)) for r in records]
+        revealed = await reveal_records([codec.upcast_record(r) for r in records], services.subject_keys)
+        items = [event_item(r) for r in revealed]
         return EventPage(items, str(records[-1].position) if len(records) == limit else None)

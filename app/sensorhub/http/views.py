@@ -3,6 +3,7 @@ the one mapper to each from its sources: aggregate state (event store) or a read
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ import msgspec
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.domain.alert import AlertState
 from sensorhub.domain.device import DeviceState
+from sensorhub.domain.personal_data import Owner
 
 # What the domain accepts, stated on the wire so the OpenAPI document and msgspec enforce the same:
 # text is 1-200 characters with something besides spaces and no NUL (the domain trims it).
@@ -18,6 +20,11 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern="^[^\\u
 Note = Annotated[str, msgspec.Meta(max_length=2000, pattern="^[^\\u0000]*$")]
 DeviceId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 MetricName = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_]{0,63}$")]
+SubjectId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=254, pattern="^[^@\\s\\u0000]{1,64}@[^@\\s\\u0000]{1,253}$")
+]
+Address = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern="^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
 Severity = Literal["info", "warning", "critical"]
 # What each pattern above means, for validation errors (``field_errors``).
 PATTERN_MEANINGS = {
@@ -25,6 +32,8 @@ PATTERN_MEANINGS = {
     "^[^\\u0000]*$": "must not contain NUL (\\u0000)",
     "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$": "must be 1-128 characters of letters, digits and . _ : - (not first)",
     "^[a-z][a-z0-9_]{0,63}$": "must be lower_snake_case (a-z, 0-9, _), starting with a letter, at most 64 characters",
+    "^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$": "must be 1-128 characters of letters, digits and . _ : @ - (not first)",
+    "^[^@\\s\\u0000]{1,64}@[^@\\s\\u0000]{1,253}$": "must be an email address (local@domain, no spaces)",
 }
 
 
@@ -33,12 +42,22 @@ class MetricBody(msgspec.Struct, forbid_unknown_fields=True):
     unit: Annotated[str, msgspec.Meta(max_length=200, pattern="^[^\\u0000]*$")]
 
 
+class OwnerBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The device's owner: personal data (name, email), sealed with the subject's key when stored."""
+
+    subject_id: SubjectId
+    name: Text | None = None
+    email: Email | None = None
+
+
 class RegisterDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Text
     site: Text
     kind: Text
     metrics: Annotated[list[MetricBody], msgspec.Meta(min_length=1, max_length=100)]
     device_id: DeviceId | None = None
+    owner: OwnerBody | None = None
+    address: Address | None = None  # the owner's: needs an owner
 
 
 class RegisterDevicesBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -48,6 +67,8 @@ class RegisterDevicesBody(msgspec.Struct, forbid_unknown_fields=True):
 class UpdateDeviceBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Text | None = None
     site: Text | None = None
+    owner: OwnerBody | None = None  # replaces the owner (and its address, unless one is given)
+    address: Address | None = None  # the (new or current) owner's
 
 
 class ThresholdBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -80,7 +101,12 @@ EXAMPLES: dict[type, dict[str, Any]] = {
         "kind": "thermometer",
         "metrics": [{"name": "temperature", "unit": "C"}, {"name": "humidity", "unit": "%"}],
     },
-    UpdateDeviceBody: {"name": "Boiler room (east)", "site": "plant-b"},
+    UpdateDeviceBody: {
+        "name": "Boiler room (east)",
+        "site": "plant-b",
+        "owner": {"subject_id": "customer-4711", "name": "Ada Lovelace", "email": "ada@example.com"},
+        "address": "12 St James's Square, London",
+    },
     RegisterDevicesBody: {
         "devices": [
             {
@@ -113,6 +139,15 @@ class ThresholdView(msgspec.Struct):
     severity: str
 
 
+class OwnerView(msgspec.Struct):
+    """``erased``: the subject was forgotten; ``name``, ``email`` (and the device's ``address``) are null."""
+
+    subject_id: str
+    name: str | None
+    email: str | None
+    erased: bool
+
+
 class DeviceView(msgspec.Struct):
     device_id: str
     name: str
@@ -125,6 +160,14 @@ class DeviceView(msgspec.Struct):
     open_alerts: int | None = None  # known to the read model, not to the event store
     last_seen_at: datetime | None = None
     position: int | None = None  # in command responses: the global position of the last event
+    owner: OwnerView | None = None  # personal data (docs/personal-data.md)
+    address: str | None = None
+
+
+class SubjectForgottenView(msgspec.Struct):
+    subject_id: str
+    key_destroyed: bool  # false: no key was held (never seen, or forgotten before): nothing left to erase
+    position: int  # of the SubjectForgotten event: send it as `X-Min-Position` to read the erasure
 
 
 class BoundsView(msgspec.Struct):
@@ -179,7 +222,21 @@ def device_from_state(state: DeviceState, version: int, position: int | None = N
         thresholds=[ThresholdView(t.metric, t.min, t.max, t.severity) for t in state.thresholds],
         version=version,
         position=position,
+        owner=_owner_view(state.owner),
+        address=state.address,
     )
+
+
+def owner_of(body: OwnerBody | None) -> Owner | None:
+    return None if body is None else Owner(body.subject_id, body.name, body.email)
+
+
+def _owner_view(owner: Owner | Mapping[str, Any] | None) -> OwnerView | None:
+    if owner is None:
+        return None
+    if isinstance(owner, Owner):
+        return OwnerView(owner.subject_id, owner.name, owner.email, owner.erased)
+    return OwnerView(owner["subject_id"], owner.get("name"), owner.get("email"), bool(owner.get("erased")))
 
 
 def alert_from_state(state: AlertState, version: int, position: int | None = None) -> AlertView:
@@ -217,6 +274,8 @@ def device_from_row(row: dict[str, Any]) -> DeviceView:
         ],
         version=row["version"],
         open_alerts=row["open_alerts"],
+        owner=_owner_view(row.get("owner")),
+        address=row.get("address"),
     )
 
 

@@ -53,6 +53,8 @@ class Fanout:
             return
         try:
             await self._stamps.set(stamp_key(projection), stamp_of(generation, cursor), expires_in=STAMP_TTL_S)
+            if effects.purge_cache:
+                await self._purge_cache(projection)
             if effects.alert_changes:
                 # The PUBLISHes RedisChannelsPubSubBackend.publish would send one by one (its script
                 # publishes to the channel name as given), pipelined: one round trip, same order.
@@ -62,6 +64,19 @@ class Fanout:
                 await pipe.execute()
         except Exception as exc:  # Redis is optional: readers fall back to the database
             log.warning("redis fan-out failed", projection=projection, error=repr(exc))
+
+    async def _purge_cache(self, projection: str) -> None:
+        """Delete every cached response of ``projection`` (keys ``<namespace>:<projection>:<stamp>:…``,
+        see ``cache.ReadCache``); the stamp was advanced first, so none is written back stale."""
+        assert self._redis is not None
+        batch: list[bytes | str] = []
+        async for key in self._redis.scan_iter(match=f"{CACHE_NAMESPACE}:{projection}:*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self._redis.delete(*batch)
+                batch.clear()
+        if batch:
+            await self._redis.delete(*batch)
 
     async def refresh_stamp(self, projection: str, generation: int, cursor: FeedCursor) -> None:
         await self.after_commit(projection, generation, cursor, Effects())

@@ -17,6 +17,9 @@ class Effects:
     """Side effects of a live batch, emitted only after it commits (never while replaying a rebuild)."""
 
     alert_changes: list[dict[str, Any]] = field(default_factory=list)
+    # A data subject was forgotten: cached responses (under older stamps) may hold its personal
+    # data until they expire; the fan-out deletes the projection's cached entries instead.
+    purge_cache: bool = False
 
 
 class Projection(Protocol):

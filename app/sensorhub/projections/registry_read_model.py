@@ -16,6 +16,7 @@ from typing import Any
 
 from sensorhub.application.stored_events import RecordedEvent
 from sensorhub.db import Conn
+from sensorhub.eventstore.personal_data import erased
 from sensorhub.projections.model import Effects, payload_time, table, update, upsert
 
 DEVICE_COLUMNS = (
@@ -31,6 +32,8 @@ DEVICE_COLUMNS = (
     ("position", "int8"),
     ("registered_at", "timestamptz"),
     ("updated_at", "timestamptz"),
+    ("owner", "jsonb"),
+    ("address", "text"),
 )
 ALERT_COLUMNS = (
     ("alert_id", "text"),
@@ -56,8 +59,17 @@ DEVICE_COUNT_COLUMNS = (("device_id", "text"), ("open_alerts", "int4"))
 _ALERT_SUBJECT = frozenset({"device_id", "metric", "severity", "raised_at", "trigger_value", "threshold"})
 ALERT_LIFECYCLE_COLUMNS = tuple(c for c in ALERT_COLUMNS if c[0] not in _ALERT_SUBJECT)
 DEVICE_EVENTS = frozenset(
-    {"DeviceRegistered", "DeviceRenamed", "DeviceMoved", "ThresholdSet", "ThresholdCleared", "DeviceDecommissioned"}
+    {
+        "DeviceRegistered",
+        "DeviceRenamed",
+        "DeviceMoved",
+        "ThresholdSet",
+        "ThresholdCleared",
+        "DeviceDecommissioned",
+        "DeviceOwnerChanged",
+    }
 )
+SUBJECT_FORGOTTEN = "SubjectForgotten"
 ALERT_EVENTS = frozenset({"AlertRaised", "AlertAcknowledged", "AlertResolved", "AlertAutoResolved"})
 
 Row = dict[str, Any]
@@ -77,10 +89,16 @@ class RegistryProjection:
         devices = await _load(conn, devices_table, "device_id", "*", full_ids)
         # Devices that only alert events touch need nothing but their open alert count.
         devices |= await _load(conn, devices_table, "device_id", "device_id, open_alerts", counted_ids - full_ids)
+        forgotten = {e.data["subject_id"] for e in events if e.type == SUBJECT_FORGOTTEN}
+        if forgotten and effects is not None:
+            effects.purge_cache = True
+        devices |= await _owned_by(conn, devices_table, forgotten)
         fold = _Fold(devices, alerts)
         for event in events:
             if event.type in DEVICE_EVENTS:
                 fold.device_event(event)
+            elif event.type == SUBJECT_FORGOTTEN:
+                fold.subject_forgotten(event.data["subject_id"])
             elif event.type in ALERT_EVENTS:
                 alert = fold.alert_event(event)
                 if effects is not None and alert is not None:
@@ -103,6 +121,14 @@ def _alerts_to_load(events: Sequence[RecordedEvent]) -> set[str]:
         elif e.type in ALERT_EVENTS and e.data["alert_id"] not in raised:
             wanted.add(e.data["alert_id"])
     return wanted
+
+
+async def _owned_by(conn: Conn, relation: str, subject_ids: set[str]) -> dict[str, Row]:
+    """The whole rows of the devices ``subject_ids`` own (as stored before the batch)."""
+    if not subject_ids:
+        return {}
+    rows = await conn.fetch(f"SELECT * FROM {relation} WHERE owner->>'subject_id' = ANY($1::text[])", list(subject_ids))
+    return {r["device_id"]: dict(r) for r in rows}
 
 
 async def _load(conn: Conn, relation: str, key: str, columns: str, ids: set[str]) -> dict[str, Row]:
@@ -136,6 +162,8 @@ class _Fold:
                 "thresholds": {},
                 "open_alerts": self.devices.get(device_id, {}).get("open_alerts", 0),
                 "registered_at": event.recorded_at,
+                "owner": data.get("owner"),
+                "address": data.get("address"),
             }
         device = self.devices.get(device_id)
         if device is None:  # an event before its registration cannot happen; never invent a row
@@ -152,10 +180,21 @@ class _Fold:
                 device["thresholds"] = {k: v for k, v in device["thresholds"].items() if k != data["metric"]}
             case "DeviceDecommissioned":
                 device["status"] = "decommissioned"
+            case "DeviceOwnerChanged":
+                device.update(owner=data["owner"], address=data.get("address"))
             case _:
                 pass
         device.update(version=event.stream_version, position=event.position, updated_at=event.recorded_at)
         self.changed_devices.add(device_id)
+
+    def subject_forgotten(self, subject_id: str) -> None:
+        """Erase the subject's personal data from every device it owns (rows already erased on read
+        stay so; this covers rows written before the forget)."""
+        for device_id, device in self.devices.items():
+            owner = device.get("owner")
+            if isinstance(owner, dict) and owner.get("subject_id") == subject_id and not owner.get("erased"):
+                device.update(owner=erased(subject_id), address=None)
+                self.changed_devices.add(device_id)
 
     def alert_event(self, event: RecordedEvent) -> Row | None:
         data, alert_id = event.data, event.data["alert_id"]

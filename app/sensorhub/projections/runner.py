@@ -22,14 +22,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
 
-from sensorhub.db import init_connection
+from sensorhub.application.ports import SubjectKeys
+from sensorhub.application.stored_events import RecordedEvent
+from sensorhub.db import Conn, init_connection
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.eventstore.feed import read_feed
 from sensorhub.eventstore.horizon import STALL_AFTER_S, HorizonWatch
+from sensorhub.eventstore.personal_data import reveal_records, sealed_with
 from sensorhub.observability import (
     OPEN_ALERTS,
     PROJECTION_EVENTS_APPLIED,
@@ -55,6 +59,9 @@ class RunnerConfig:
     heartbeat_timeout_s: float = 30.0
     idle_session_timeout_s: float = 20.0  # the server ends a frozen leader's session (and lock)
     horizon_stall_s: float = STALL_AFTER_S  # an open writer this old is logged (eventstore.horizon)
+    # The subjects' keys on the batch's connection, to open personal data (None: a batch that carries
+    # sealed personal data fails, and is retried, rather than be projected as erased).
+    subject_keys: Callable[[Conn], SubjectKeys] | None = None
 
 
 class ProjectionRunner:
@@ -170,7 +177,7 @@ class ProjectionRunner:
             records = await read_feed(conn, checkpoint.cursor, limit)
             if not records:
                 return 0
-            events = [self._registry.upcast_record(r) for r in records]
+            events = await self._reveal(conn, [self._registry.upcast_record(r) for r in records])
             await self.projection.apply(conn, generation, events, effects)
             cursor = events[-1].cursor
             await store.advance(conn, self.name, generation, old=checkpoint.cursor, new=cursor, count=len(events))
@@ -184,6 +191,14 @@ class ProjectionRunner:
             PROJECTION_EVENTS_APPLIED.labels(projection=self.name).inc(len(events))
             await self._fanout.after_commit(self.name, generation, cursor, effects)
         return len(events)
+
+    async def _reveal(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Personal data opened with the subjects' keys, or erased (eventstore.personal_data)."""
+        if not any(sealed_with(e.data) for e in events):
+            return events
+        if self._config.subject_keys is None:
+            raise RuntimeError("events carry personal data, and this projector has no subject keys to open it")
+        return await reveal_records(events, self._config.subject_keys(conn))
 
     async def _try_swap(self, conn: asyncpg.Connection) -> None:
         retired = await store.swap_if_caught_up(conn, self.name)

@@ -16,8 +16,11 @@ WHEN 'registry' THEN ARRAY[
         version        bigint NOT NULL,           -- the device stream's version
         "position"     bigint NOT NULL,           -- global position of the last event applied to this row
         registered_at  timestamptz NOT NULL,
-        updated_at     timestamptz NOT NULL       -- recorded time of that event
+        updated_at     timestamptz NOT NULL,      -- recorded time of that event
+        owner          jsonb,                     -- {"subject_id", "name", "email", "erased"} (personal data)
+        address        text                       -- the owner's (personal data)
     )$ddl$,
+    $ddl$CREATE INDEX rm_devices_{g}_subject ON rm_devices_{g} ((owner->>'subject_id')) WHERE owner IS NOT NULL$ddl$,
     $ddl$CREATE INDEX rm_devices_{g}_site ON rm_devices_{g} (site, device_id)$ddl$,
     $ddl$CREATE INDEX rm_devices_{g}_kind ON rm_devices_{g} (kind, device_id)$ddl$,
     $ddl$CREATE TABLE rm_alerts_{g} (
