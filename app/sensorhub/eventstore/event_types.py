@@ -35,6 +35,8 @@ def build_registry() -> EventTypeRegistry:
     registry.register(device_events.ThresholdSet, schema_version=2, upcasters={1: threshold_set_v1_to_v2})
     registry.register(device_events.ThresholdCleared)
     registry.register(device_events.DeviceDecommissioned)
+    registry.register(device_events.DeviceReactivated)
+    registry.register(device_events.DeviceDeleted)
     registry.register(alert_events.AlertRaised)
     registry.register(alert_events.AlertAcknowledged)
     registry.register(alert_events.AlertResolved)

@@ -56,7 +56,16 @@ DEVICE_COUNT_COLUMNS = (("device_id", "text"), ("open_alerts", "int4"))
 _ALERT_SUBJECT = frozenset({"device_id", "metric", "severity", "raised_at", "trigger_value", "threshold"})
 ALERT_LIFECYCLE_COLUMNS = tuple(c for c in ALERT_COLUMNS if c[0] not in _ALERT_SUBJECT)
 DEVICE_EVENTS = frozenset(
-    {"DeviceRegistered", "DeviceRenamed", "DeviceMoved", "ThresholdSet", "ThresholdCleared", "DeviceDecommissioned"}
+    {
+        "DeviceRegistered",
+        "DeviceRenamed",
+        "DeviceMoved",
+        "ThresholdSet",
+        "ThresholdCleared",
+        "DeviceDecommissioned",
+        "DeviceReactivated",
+        "DeviceDeleted",
+    }
 )
 ALERT_EVENTS = frozenset({"AlertRaised", "AlertAcknowledged", "AlertResolved", "AlertAutoResolved"})
 
@@ -91,6 +100,10 @@ class RegistryProjection:
         await upsert(conn, alerts_table, "alert_id", ALERT_COLUMNS, [alerts[k] for k in fold.raised_alerts])
         moved = [alerts[k] for k in fold.changed_alerts - fold.raised_alerts]
         await update(conn, alerts_table, "alert_id", ALERT_LIFECYCLE_COLUMNS, moved)
+        if fold.deleted_devices:  # a deleted device leaves the read model, with its alerts
+            gone = sorted(fold.deleted_devices)
+            await conn.execute(f"DELETE FROM {devices_table} WHERE device_id = ANY($1::text[])", gone)
+            await conn.execute(f"DELETE FROM {alerts_table} WHERE device_id = ANY($1::text[])", gone)
 
 
 def _alerts_to_load(events: Sequence[RecordedEvent]) -> set[str]:
@@ -122,6 +135,7 @@ class _Fold:
         self.counted_devices: set[str] = set()
         self.raised_alerts: set[str] = set()
         self.changed_alerts: set[str] = set()
+        self.deleted_devices: set[str] = set()
 
     def device_event(self, event: RecordedEvent) -> None:
         data, device_id = event.data, event.data["device_id"]
@@ -152,6 +166,10 @@ class _Fold:
                 device["thresholds"] = {k: v for k, v in device["thresholds"].items() if k != data["metric"]}
             case "DeviceDecommissioned":
                 device["status"] = "decommissioned"
+            case "DeviceReactivated":
+                device["status"] = "active"
+            case "DeviceDeleted":
+                self.deleted_devices.add(device_id)
             case _:
                 pass
         device.update(version=event.stream_version, position=event.position, updated_at=event.recorded_at)
