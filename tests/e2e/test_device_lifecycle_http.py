@@ -14,7 +14,13 @@ from tests.support.app import auth
 
 
 def device(device_id: str, name: str = "Boiler", site: str = "site-a") -> dict[str, Any]:
-    return {"device_id": device_id, "name": name, "site": site, "kind": "thermo", "metrics": [{"name": "t", "unit": "C"}]}
+    return {
+        "device_id": device_id,
+        "name": name,
+        "site": site,
+        "kind": "thermo",
+        "metrics": [{"name": "t", "unit": "C"}],
+    }
 
 
 def readings(device_id: str, count: int) -> dict[str, Any]:

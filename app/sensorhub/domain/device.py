@@ -131,7 +131,9 @@ class Device(Aggregate[DeviceState]):
 
     def reactivate(self, cmd: ReactivateDevice) -> None:
         if self._existing().status != "decommissioned":
-            raise DeviceNotDecommissioned(f"device {self.id} is active: only a decommissioned device can be reactivated")
+            raise DeviceNotDecommissioned(
+                f"device {self.id} is active: only a decommissioned device can be reactivated"
+            )
         self.record(ev.DeviceReactivated(cmd.device_id))
 
     def delete(self, cmd: DeleteDevice) -> None:
