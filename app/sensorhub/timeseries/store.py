@@ -227,6 +227,21 @@ class TimeSeriesStore:
         rows = await conn.fetch(queries.RAW_QUERY, series.device_id, series.metric, series.start, series.end, limit)
         return [Point(r["time"], r["value"]) for r in rows]
 
+    async def raw_page(self, conn: Conn, series: SeriesRange, after: datetime | None, limit: int) -> list[Point]:
+        """At most ``limit`` readings of ``series`` later than ``after`` (keyset: a series has one
+        reading per time), oldest first. Asked one UTC day at a time, so a query unpacks at most
+        one packed day whatever the range."""
+        start = series.start if after is None else max(series.start, after + _TICK)
+        out: list[Point] = []
+        while start < series.end and len(out) < limit:
+            stop = min(series.end, _next_day(start))
+            rows = await conn.fetch(
+                queries.RAW_QUERY, series.device_id, series.metric, start, stop, limit - len(out)
+            )
+            out.extend(Point(r["time"], r["value"]) for r in rows)
+            start = stop
+        return out
+
     async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
@@ -250,6 +265,14 @@ class TimeSeriesStore:
 
     async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
         return int(await conn.fetchval(_COUNT_SINCE, list(device_ids), since) or 0)
+
+
+_TICK = timedelta(microseconds=1)  # the resolution of timestamptz: the next possible reading time
+
+
+def _next_day(moment: datetime) -> datetime:
+    """The start of the UTC day after the one ``moment`` falls in."""
+    return datetime.combine(utc_day(moment) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 def is_missing_partition(exc: BaseException) -> bool:
