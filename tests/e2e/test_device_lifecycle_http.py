@@ -94,6 +94,7 @@ async def test_a_deleted_device_is_forgotten(client: AsyncTestClient[Any], datab
         "/v1/devices/dev-1/events",
         "/v1/devices/dev-1/latest",
         f"/v1/devices/dev-1/readings?metric=t&{window}",
+        f"/v1/devices/dev-1/readings/export?{window}",
     ):
         answer = await client.get(path, headers=auth())
         assert answer.status_code == 404, (path, answer.text)
