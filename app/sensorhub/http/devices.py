@@ -306,7 +306,7 @@ class DevicesController(Controller):
         opt=WRITE,
         operation_id="deleteDevice",
         status_code=204,
-        responses=documented(None, 412),
+        responses=documented(None, 409, 412),
     )
     async def delete_device(
         self,

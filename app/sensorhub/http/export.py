@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 
 from sensorhub.http.openapi import CSV_PATTERN
 from sensorhub.timeseries.store import Point
@@ -46,27 +53,26 @@ class ExportOperation(Operation):
     """The 200 body is CSV or NDJSON (by ``format``), not Litestar's default for a stream."""
 
     def __post_init__(self) -> None:
-        row = Schema(
-            type=OpenAPIType.OBJECT,
-            required=["device_id", "metric", "time", "value"],
-            properties={
-                "device_id": Schema(type=OpenAPIType.STRING),
-                "metric": Schema(type=OpenAPIType.STRING),
-                "time": Schema(type=OpenAPIType.STRING, format="date-time"),  # type: ignore[arg-type]
-                "value": Schema(type=OpenAPIType.NUMBER),
-            },
-        )
         ok = OpenAPIResponse(
             description="The readings: CSV with a header row (`format=csv`) or one JSON object per line"
-            " (`format=ndjson`), streamed",
-            headers=None,
+            " (`format=ndjson`), by metric then time, streamed",
+            headers={
+                "Content-Disposition": OpenAPIHeader(
+                    description='`attachment; filename="<device_id>-readings.<format>"`',
+                    schema=Schema(type=OpenAPIType.STRING),
+                )
+            },
             content={
                 "text/csv": OpenAPIMediaType(
                     schema=Schema(type=OpenAPIType.STRING, pattern=CSV_PATTERN),
                     example="device_id,metric,time,value\nboiler-1,temperature,2026-01-01T12:00:00+00:00,21.5\n",
                 ),
                 "application/x-ndjson": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.STRING, description=f"One object per line: {row.to_schema()}"),
+                    schema=Schema(
+                        type=OpenAPIType.STRING,
+                        description="One JSON object per line: `{device_id, metric, time, value}`",
+                    ),
+                    example='{"device_id":"boiler-1","metric":"temperature","time":"2026-01-01T12:00:00Z","value":21.5}\n',
                 ),
             },
         )
