@@ -276,10 +276,12 @@ class TimeSeriesStore:
 # first raw time, or the start of the first packed day holding a later reading (both by index).
 _NEXT_READING = """
 SELECT least(
-    (SELECT min(time) FROM readings WHERE device_id = $1 AND metric = $2 AND time >= $3 AND time < $4),
-    (SELECT greatest(min(first_time), $3) FROM readings_packed
-     WHERE device_id = $1 AND metric = $2 AND day >= ($3 AT TIME ZONE 'UTC')::date
-       AND day <= ($4 AT TIME ZONE 'UTC')::date AND last_time >= $3 AND first_time < $4)
+    (SELECT min(time) FROM readings
+     WHERE device_id = $1 AND metric = $2 AND time >= $3::timestamptz AND time < $4::timestamptz),
+    (SELECT min(greatest(first_time, $3::timestamptz)) FROM readings_packed
+     WHERE device_id = $1 AND metric = $2 AND day >= ($3::timestamptz AT TIME ZONE 'UTC')::date
+       AND day <= ($4::timestamptz AT TIME ZONE 'UTC')::date AND last_time >= $3::timestamptz
+       AND first_time < $4::timestamptz)
 )
 """
 _TICK = timedelta(microseconds=1)  # the resolution of timestamptz: the next possible reading time
