@@ -24,7 +24,7 @@ provision-test: ## Start the private test clusters (TimescaleDB, plain PostgreSQ
 	@scripts/provision.sh test
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check app infra tests bench scripts
+	$(VENV)/bin/ruff check app infra tests bench scripts clients examples
 
 typecheck: $(STAMP) ## pyright over app, infra, tests, bench
 	$(VENV)/bin/pyright

@@ -73,7 +73,10 @@ class Settings(BaseSettings):
         31.0, gt=0, description="Longest `to - from` a readings query may ask for; longer gets 422."
     )
     readings_max_points: int = Field(
-        10_000, ge=1, description="Most raw readings or buckets one readings query may return; more gets 422."
+        10_000,
+        ge=1,
+        description="Most raw readings one page of a readings query returns (its default and largest `limit`),"
+        " and most buckets one query may return (more gets 422).",
     )
     raw_retention_days: int = Field(
         30, ge=1, description="Raw readings older than this many days are dropped (whole days) by maintenance."

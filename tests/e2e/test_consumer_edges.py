@@ -55,7 +55,7 @@ async def test_options_answers_without_a_key_and_leaks_nothing(client: AsyncTest
     # Every method of the path, also where two handlers of one controller share it.
     allow = (await client.options("/v1/devices/dev-1/thresholds/temperature")).headers["allow"]
     assert allow == "DELETE, OPTIONS, PUT"
-    assert (await client.options("/v1/devices/dev-1")).headers["allow"] == "GET, HEAD, OPTIONS, PATCH"
+    assert (await client.options("/v1/devices/dev-1")).headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
     # Without configured origins nothing is allowed cross-origin.
     preflight = await client.options(
         "/v1/devices", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}

@@ -11,6 +11,8 @@ from sensorhub.domain.device import NAME_EVENTS, Device, DeviceState, name_holde
 from sensorhub.domain.device_commands import (
     ClearThreshold,
     DecommissionDevice,
+    DeleteDevice,
+    ReactivateDevice,
     RegisterDevice,
     SetThreshold,
     UpdateDevice,
@@ -56,6 +58,20 @@ async def clear_threshold(cmd: ClearThreshold, uow: UnitOfWork) -> DeviceResult:
 async def decommission_device(cmd: DecommissionDevice, uow: UnitOfWork) -> DeviceResult:
     device = await uow.devices.get(cmd.device_id, cmd.expected_version)
     device.decommission(cmd)
+    return result_of(device, await uow.commit())
+
+
+async def reactivate_device(cmd: ReactivateDevice, uow: UnitOfWork) -> DeviceResult:
+    """Back in service; its name must still be free at its site (409 names the device holding it)."""
+    device = await uow.devices.get(cmd.device_id, cmd.expected_version)
+    device.reactivate(cmd)
+    await _claim_name(device, uow)
+    return result_of(device, await uow.commit())
+
+
+async def delete_device(cmd: DeleteDevice, uow: UnitOfWork) -> DeviceResult:
+    device = await uow.devices.get(cmd.device_id, cmd.expected_version)
+    device.delete(cmd)
     return result_of(device, await uow.commit())
 
 

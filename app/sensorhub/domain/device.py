@@ -12,17 +12,32 @@ from sensorhub.domain.aggregate import Aggregate, Event
 from sensorhub.domain.device_commands import (
     ClearThreshold,
     DecommissionDevice,
+    DeleteDevice,
+    ReactivateDevice,
     RegisterDevice,
     SetThreshold,
     UpdateDevice,
 )
-from sensorhub.domain.errors import DeviceDecommissioned, InvalidCommand, UnknownMetric
+from sensorhub.domain.errors import (
+    DeviceDecommissioned,
+    DeviceGone,
+    DeviceNotDecommissioned,
+    InvalidCommand,
+    UnknownMetric,
+)
 from sensorhub.domain.personal_data import Owner, check_address, check_owner
 from sensorhub.domain.values import Bounds, Metric, Severity, check_bounds, check_severity, check_text
 
-DeviceStatus = Literal["active", "decommissioned"]
+DeviceStatus = Literal["active", "decommissioned", "deleted"]
 # The events that can change which device holds a name at a site (the name is unique there).
-NAME_EVENTS = (ev.DeviceRegistered, ev.DeviceRenamed, ev.DeviceMoved, ev.DeviceDecommissioned)
+NAME_EVENTS = (
+    ev.DeviceRegistered,
+    ev.DeviceRenamed,
+    ev.DeviceMoved,
+    ev.DeviceDecommissioned,
+    ev.DeviceReactivated,
+    ev.DeviceDeleted,
+)
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -124,8 +139,26 @@ class Device(Aggregate[DeviceState]):
         self._active()
         self.record(ev.DeviceDecommissioned(cmd.device_id))
 
-    def _active(self) -> DeviceState:
+    def reactivate(self, cmd: ReactivateDevice) -> None:
+        if self._existing().status != "decommissioned":
+            raise DeviceNotDecommissioned(
+                f"device {self.id} is active: only a decommissioned device can be reactivated"
+            )
+        self.record(ev.DeviceReactivated(cmd.device_id))
+
+    def delete(self, cmd: DeleteDevice) -> None:
+        """Forget the device, active or decommissioned."""
+        self._existing()
+        self.record(ev.DeviceDeleted(cmd.device_id))
+
+    def _existing(self) -> DeviceState:
         state = self.state
+        if state.status == "deleted":
+            raise DeviceGone(f"no device with id {self.id!r}: it was deleted")
+        return state
+
+    def _active(self) -> DeviceState:
+        state = self._existing()
         if state.status == "decommissioned":
             raise DeviceDecommissioned(f"device {self.id} is decommissioned and accepts no more commands")
         return state
@@ -187,7 +220,9 @@ def name_holders(site: str, name: str, events: Iterable[tuple[str, Event]]) -> s
                 held.add(device_id)
             case ev.DeviceMoved(site=new_site) if new_site == site:
                 held.add(device_id)
-            case _:  # renamed or moved away, decommissioned
+            case ev.DeviceReactivated():
+                held.add(device_id)
+            case _:  # renamed or moved away, decommissioned, deleted
                 held.discard(device_id)
     return held
 
@@ -223,6 +258,10 @@ def _apply(fields: _Fields | None, event: Event) -> _Fields:
         case ev.DeviceOwnerChanged(owner=owner, address=address):
             fields["owner"] = owner
             fields["address"] = address
+        case ev.DeviceReactivated():
+            fields["status"] = "active"
+        case ev.DeviceDeleted():
+            fields["status"] = "deleted"
         case _:
             raise TypeError(f"Device cannot apply {type(event).__name__}")
     return fields

@@ -52,3 +52,15 @@ class ClearThreshold:
 class DecommissionDevice:
     device_id: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ReactivateDevice:
+    device_id: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeleteDevice:
+    device_id: str
+    expected_version: int | None = None

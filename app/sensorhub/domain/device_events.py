@@ -63,3 +63,17 @@ class DeviceOwnerChanged(Event):
     device_id: str
     owner: Owner
     address: str | None
+
+
+@dataclass(frozen=True)
+class DeviceReactivated(Event):
+    """A decommissioned device back in service: it claims its name at its site again."""
+
+    device_id: str
+
+
+@dataclass(frozen=True)
+class DeviceDeleted(Event):
+    """The device is forgotten: gone from every read, its name free at its site, its readings purged."""
+
+    device_id: str

@@ -37,3 +37,11 @@ class AlertNotOpen(ConflictingState):
 
 class AlertAlreadyResolved(ConflictingState):
     pass
+
+
+class DeviceNotDecommissioned(ConflictingState):
+    """Only a decommissioned device can be reactivated."""
+
+
+class DeviceGone(DomainError):
+    """The device was deleted (forgotten): it answers like one that never existed (HTTP 404)."""

@@ -37,6 +37,8 @@ def build_registry() -> EventTypeRegistry:
     registry.register(device_events.DeviceDecommissioned)
     registry.register(device_events.DeviceOwnerChanged)
     registry.register(personal_data.SubjectForgotten)
+    registry.register(device_events.DeviceReactivated)
+    registry.register(device_events.DeviceDeleted)
     registry.register(alert_events.AlertRaised)
     registry.register(alert_events.AlertAcknowledged)
     registry.register(alert_events.AlertResolved)

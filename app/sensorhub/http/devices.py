@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import asyncpg
 import msgspec
@@ -21,6 +21,8 @@ from sensorhub.domain.device import DeviceState
 from sensorhub.domain.device_commands import (
     ClearThreshold,
     DecommissionDevice,
+    DeleteDevice,
+    ReactivateDevice,
     RegisterDevice,
     SetThreshold,
     UpdateDevice,
@@ -31,7 +33,7 @@ from sensorhub.http import dependencies as deps
 from sensorhub.http.commands import Commands, command_context, command_response, idempotent, if_match, json_response
 from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
-from sensorhub.http.problems import ProblemError, invalid, translated_errors
+from sensorhub.http.problems import ProblemError, etag, invalid, translated_errors
 from sensorhub.http.reads import (
     Cursor,
     Limit,
@@ -55,6 +57,7 @@ from sensorhub.http.views import (
 )
 from sensorhub.projections import queries
 from sensorhub.runtime import UnitOfWorkFactory
+from sensorhub.timeseries.purge import purge_device
 
 WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
@@ -206,7 +209,10 @@ class DevicesController(Controller):
                 device = await uow.devices.find(device_id)
             else:
                 device = await uow.devices.load_as_of(device_id, version=version, at=at)
-        if device is None:
+            if device is not None and (at is not None or version is not None):
+                current = await uow.devices.find(device_id)
+                device = None if current is None or current.state.status == "deleted" else device
+        if device is None or device.state.status == "deleted":
             when = f" at {at.isoformat()}" if at else ""
             raise ProblemError(404, f"no device with id {device_id!r}{when}")
         if version is not None and device.version < version:
@@ -283,10 +289,59 @@ class DevicesController(Controller):
         command = DecommissionDevice(device_id, if_match(request))
         return await commands.run(request, handlers.decommission_device, command, _respond())
 
+    @post(
+        "/{device_id:str}/reactivate",
+        opt=WRITE,
+        operation_id="reactivateDevice",
+        status_code=200,
+        responses=documented(DeviceView, 409, 412),
+    )
+    async def reactivate(
+        self,
+        request: AnyRequest,
+        commands: deps.Injected[Commands],
+        device_id: FromPath[str],
+    ) -> Response[bytes]:
+        """Put a decommissioned device back in service; 409 when it is not decommissioned, or when
+        another device took its name at its site meanwhile."""
+        command = ReactivateDevice(device_id, if_match(request))
+        return await commands.run(request, handlers.reactivate_device, command, _respond())
+
+    @delete(
+        "/{device_id:str}",
+        opt=WRITE,
+        operation_id="deleteDevice",
+        status_code=204,
+        responses=documented(None, 409, 412),
+    )
+    async def delete_device(
+        self,
+        request: AnyRequest,
+        pool: deps.Injected[asyncpg.Pool],
+        commands: deps.Injected[Commands],
+        device_id: FromPath[str],
+    ) -> Response[None]:
+        """Forget the device (active or decommissioned): every read of it then answers 404, it
+        leaves the lists, its name is free at its site, its readings are deleted and further
+        readings for it are rejected (``unknown_device``). Its id stays taken."""
+        command = DeleteDevice(device_id, if_match(request))
+        context = command_context(request)
+
+        async def run() -> Response[bytes]:
+            with translated_errors():
+                result = await execute(handlers.delete_device, command, lambda: commands.unit_of_work(context))
+            async with pool.acquire() as conn:
+                await purge_device(conn, device_id)
+            headers = {"ETag": etag(result.version), "X-Position": str(result.position)}
+            return Response(b"", status_code=204, headers=headers)
+
+        return cast(Response[None], await idempotent(request, commands.idempotency, run))
+
     @get("/{device_id:str}/events", opt=READ, operation_id="deviceEvents", responses=documented(EventPage, 404))
     async def events(
         self,
         *,
+        unit_of_work: deps.Injected[UnitOfWorkFactory],
         event_store: deps.Injected[EventStore],
         codec: deps.Injected[EventTypeRegistry],
         device_id: FromPath[str],
@@ -304,6 +359,10 @@ class DevicesController(Controller):
         records = await event_store.read_stream(device_id, from_version=start, limit=limit)
         if not records and (start == 1 or not await event_store.read_stream(device_id, from_version=1, limit=1)):
             raise ProblemError(404, f"no device with id {device_id!r}")
+        async with unit_of_work(None) as uow:
+            current = await uow.devices.find(device_id)
+        if current is None or current.state.status == "deleted":  # forgotten: its history too
+            raise ProblemError(404, f"no device with id {device_id!r}: it was deleted")
         items = [event_item(codec.upcast_record(r)) for r in records]
         more = len(items) == limit
         return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))

@@ -16,7 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
 from sensorhub.application.errors import AlreadyExists, NotFound, TooMuchContention, UnknownPosition, VersionMismatch
-from sensorhub.domain.errors import ConflictingState, InvalidCommand
+from sensorhub.domain.errors import ConflictingState, DeviceGone, InvalidCommand
 from sensorhub.http.field_errors import field_errors
 from sensorhub.observability import get_logger
 
@@ -69,7 +69,7 @@ def translated_errors() -> Iterator[None]:
     """Application and domain errors as problem responses."""
     try:
         yield
-    except NotFound as exc:
+    except (NotFound, DeviceGone) as exc:
         raise ProblemError(404, str(exc)) from None
     except VersionMismatch as exc:
         raise ProblemError(

@@ -9,17 +9,20 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
 
 from sensorhub.http import dependencies as deps
 from sensorhub.http.commands import command_context
+from sensorhub.http.export import EXPORT_FORMATS, ExportOperation, export_chunks
 from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError, invalid
-from sensorhub.http.reads import MinPositionHeader, MinPositionQuery, ReadModels
+from sensorhub.http.reads import MinPositionHeader, MinPositionQuery, ReadModels, decode_cursor, encode_cursor
 from sensorhub.http.throttle import ROWS, charge
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
 from sensorhub.runtime import TimeSeries
 from sensorhub.settings import Settings
 from sensorhub.timeseries import queries
+from sensorhub.timeseries.export import export_batches
 from sensorhub.timeseries.sites import site_summary
 from sensorhub.timeseries.store import BucketSpec, SeriesRange
 
@@ -28,6 +31,7 @@ BUCKET_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 _AGG = "(" + "|".join(queries.AGGREGATES) + ")"
 AGG_PATTERN = f"^{_AGG}(,{_AGG})*$"
 READ = {"scope": "read"}
+MAX_PAGE = 1_000_000  # the document's bound; the configured SENSORHUB_READINGS_MAX_POINTS is enforced
 
 
 class RejectedRow(msgspec.Struct):
@@ -49,6 +53,7 @@ class ReadingsPage(msgspec.Struct):
     metric: str
     bucket: str | None
     items: list[dict[str, Any]]
+    next_cursor: str | None = None  # raw readings only: pass it back as `cursor` for the next page
 
 
 class LatestValue(msgspec.Struct):
@@ -152,15 +157,35 @@ class ReadingsController(Controller):
                 description="With `bucket`: how empty buckets appear (default none: absent)",
             ),
         ] = None,
+        limit: Annotated[
+            int | None,
+            QueryParameter(
+                ge=1,
+                le=MAX_PAGE,
+                description="Raw readings: page size (default and most: `SENSORHUB_READINGS_MAX_POINTS`, 10000)",
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None, QueryParameter(description="Raw readings: `next_cursor` of the previous page")
+        ] = None,
     ) -> ReadingsPage:
-        """Raw readings of one series in ``[from, to)``, or epoch-aligned buckets with aggregates and gap filling."""
+        """Raw readings of one series in ``[from, to)``, oldest first, in pages (``limit``,
+        ``cursor`` → ``next_cursor``), or epoch-aligned buckets with aggregates and gap filling."""
         _check_range(start, end, settings)
+        points = settings.readings_max_points
+        after: datetime | None = None
         if bucket is None:
             for name, value in (("agg", agg), ("fill", fill)):
                 if value is not None:
                     raise invalid(name, f"`{name}` applies to buckets: add `bucket` (e.g. bucket=1h) or drop `{name}`")
+            if limit is not None and limit > points:
+                raise invalid("limit", f"`limit` is at most {points} (SENSORHUB_READINGS_MAX_POINTS)")
+            after = _time_cursor(cursor) if cursor is not None else None
+        else:
+            for name, value in (("limit", limit), ("cursor", cursor)):
+                if value is not None:
+                    raise invalid(name, f"`{name}` pages raw readings; buckets come in one answer: drop `{name}`")
         series = SeriesRange(device_id, metric, start, end)
-        points = settings.readings_max_points
         async with pool.acquire() as conn:
             device = (await timeseries.ingest.catalog.get(conn, [device_id])).get(device_id)
             if device is None:
@@ -169,15 +194,66 @@ class ReadingsController(Controller):
                 known = ", ".join(sorted(device.metrics))
                 raise invalid("metric", f"device {device_id!r} has no metric {metric!r}; its metrics: {known}")
             if bucket is None:
-                raw = await timeseries.store.raw(conn, series, points + 1)
-                if len(raw) > points:
-                    raise invalid(
-                        "to", f"more than {points} readings in this range: narrow it or ask for buckets (`bucket=1m`)"
-                    )
-                return ReadingsPage(device_id, metric, None, [{"time": p.time, "value": p.value} for p in raw])
+                size = limit or points
+                raw = await timeseries.store.raw_page(conn, series, after, size + 1)
+                more = encode_cursor(raw[size - 1].time.isoformat()) if len(raw) > size else None
+                items = [{"time": p.time, "value": p.value} for p in raw[:size]]
+                return ReadingsPage(device_id, metric, None, items, more)
             spec = _bucket_spec(bucket=bucket, agg=agg, fill=fill or "none", start=start, end=end, points=points)
             items = await timeseries.store.buckets(conn, series, spec)
         return ReadingsPage(device_id, metric, bucket, items)
+
+    @get(
+        "/v1/devices/{device_id:str}/readings/export",
+        opt=READ,
+        operation_id="exportReadings",
+        operation_class=ExportOperation,
+    )
+    async def export(
+        self,
+        *,
+        pool: deps.Injected[asyncpg.Pool],
+        timeseries: deps.Injected[TimeSeries],
+        device_id: FromPath[str],
+        start: Annotated[datetime, QueryParameter(name="from", description="Range start (inclusive), RFC 3339")],
+        end: Annotated[datetime, QueryParameter(name="to", description="Range end (exclusive), RFC 3339")],
+        metric: Annotated[
+            str | None, QueryParameter(description="Only this metric (default: every metric of the device)")
+        ] = None,
+        export_format: Annotated[
+            str | None,  # not a Literal: Litestar would read `format=null` as None
+            QueryParameter(
+                name="format",
+                pattern=f"^({'|'.join(EXPORT_FORMATS)})$",
+                schema_extra={"enum": list(EXPORT_FORMATS)},
+                description="`csv` (default; the header and columns `POST /v1/readings` takes) or `ndjson`",
+            ),
+        ] = None,
+    ) -> Stream:
+        """Every reading of the device in ``[from, to)`` (any span), streamed: by metric, then oldest
+        first, read in keyset batches, so memory does not grow with the range."""
+        for name, value in (("from", start), ("to", end)):
+            if value.tzinfo is None:
+                raise invalid(name, f"`{name}` needs a UTC offset, e.g. 2025-01-01T00:00:00Z")
+        if end <= start:
+            raise invalid("to", "`to` must be later than `from`")
+        async with pool.acquire() as conn:
+            device = (await timeseries.ingest.catalog.get(conn, [device_id])).get(device_id)
+        if device is None:
+            raise ProblemError(404, f"no device with id {device_id!r}")
+        if metric is not None and metric not in device.metrics:
+            known = ", ".join(sorted(device.metrics))
+            raise invalid("metric", f"device {device_id!r} has no metric {metric!r}; its metrics: {known}")
+        fmt = export_format or "csv"
+        metrics = [metric] if metric is not None else sorted(device.metrics)
+        batches = export_batches(pool, timeseries.store, device_id, metrics=metrics, start=start, end=end)
+        chunks = export_chunks(device_id, batches, fmt)
+        filename = f"{device_id}-readings.{fmt}"
+        return Stream(
+            chunks,
+            media_type=EXPORT_FORMATS[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     @get("/v1/devices/{device_id:str}/latest", opt=READ, operation_id="deviceLatest")
     async def latest(
@@ -210,6 +286,19 @@ class ReadingsController(Controller):
             raise ProblemError(404, f"no devices at site {site!r}", headers=headers)
         view = SiteSummaryView(found.site, found.devices, found.active, found.open_alerts, found.readings_last_hour)
         return Response(view, headers=headers)
+
+
+def _time_cursor(cursor: str) -> datetime:
+    """A raw readings ``next_cursor`` back as the time of the last reading returned."""
+    raw = decode_cursor(cursor, tuple[str])[0]
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise invalid("cursor", message)
+    return moment
 
 
 def _bucket_spec(*, bucket: str, agg: str | None, fill: str, start: datetime, end: datetime, points: int) -> BucketSpec:

@@ -71,5 +71,6 @@ class EventStoreDeviceCatalog:
                 if len(self._cache) >= self._max_cached:
                     self._cache.clear()
                 self._cache[device_id] = cached
-            found[device_id] = cached
+            if cached.status != "deleted":  # a deleted device is unknown to ingest and readings
+                found[device_id] = cached
         return found

@@ -67,6 +67,8 @@ DEVICE_EVENTS = frozenset(
         "ThresholdCleared",
         "DeviceDecommissioned",
         "DeviceOwnerChanged",
+        "DeviceReactivated",
+        "DeviceDeleted",
     }
 )
 SUBJECT_FORGOTTEN = "SubjectForgotten"
@@ -109,6 +111,10 @@ class RegistryProjection:
         await upsert(conn, alerts_table, "alert_id", ALERT_COLUMNS, [alerts[k] for k in fold.raised_alerts])
         moved = [alerts[k] for k in fold.changed_alerts - fold.raised_alerts]
         await update(conn, alerts_table, "alert_id", ALERT_LIFECYCLE_COLUMNS, moved)
+        if fold.deleted_devices:  # a deleted device leaves the read model, with its alerts
+            gone = sorted(fold.deleted_devices)
+            await conn.execute(f"DELETE FROM {devices_table} WHERE device_id = ANY($1::text[])", gone)
+            await conn.execute(f"DELETE FROM {alerts_table} WHERE device_id = ANY($1::text[])", gone)
 
 
 def _alerts_to_load(events: Sequence[RecordedEvent]) -> set[str]:
@@ -148,6 +154,7 @@ class _Fold:
         self.counted_devices: set[str] = set()
         self.raised_alerts: set[str] = set()
         self.changed_alerts: set[str] = set()
+        self.deleted_devices: set[str] = set()
 
     def device_event(self, event: RecordedEvent) -> None:
         data, device_id = event.data, event.data["device_id"]
@@ -182,6 +189,10 @@ class _Fold:
                 device["status"] = "decommissioned"
             case "DeviceOwnerChanged":
                 device.update(owner=data["owner"], address=data.get("address"))
+            case "DeviceReactivated":
+                device["status"] = "active"
+            case "DeviceDeleted":
+                self.deleted_devices.add(device_id)
             case _:
                 pass
         device.update(version=event.stream_version, position=event.position, updated_at=event.recorded_at)

@@ -227,6 +227,26 @@ class TimeSeriesStore:
         rows = await conn.fetch(queries.RAW_QUERY, series.device_id, series.metric, series.start, series.end, limit)
         return [Point(r["time"], r["value"]) for r in rows]
 
+    async def raw_page(self, conn: Conn, series: SeriesRange, after: datetime | None, limit: int) -> list[Point]:
+        """At most ``limit`` readings of ``series`` later than ``after`` (keyset: a series has one
+        reading per time), oldest first. Read one UTC day at a time, so a query unpacks at most
+        one packed day whatever the range; empty stretches are skipped with an index lookup of
+        the next reading, so a range of centuries costs no more than its readings."""
+        if after is not None and after >= series.end:
+            return []
+        start = series.start if after is None else max(series.start, after + _TICK)
+        out: list[Point] = []
+        while start < series.end and len(out) < limit:
+            found = await conn.fetchval(_NEXT_READING, series.device_id, series.metric, start, series.end)
+            if found is None:
+                break
+            start = max(start, found)
+            stop = min(series.end, _next_day(start))
+            rows = await conn.fetch(queries.RAW_QUERY, series.device_id, series.metric, start, stop, limit - len(out))
+            out.extend(Point(r["time"], r["value"]) for r in rows)
+            start = stop
+        return out
+
     async def buckets(self, conn: Conn, series: SeriesRange, spec: BucketSpec) -> list[dict[str, Any]]:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
@@ -250,6 +270,29 @@ class TimeSeriesStore:
 
     async def count_since(self, conn: Conn, device_ids: Sequence[str], since: datetime) -> int:
         return int(await conn.fetchval(_COUNT_SINCE, list(device_ids), since) or 0)
+
+
+# A lower bound of the first reading of a series in [$3, $4), or NULL when there is none: the
+# first raw time, or the start of the first packed day holding a later reading (both by index).
+_NEXT_READING = """
+SELECT least(
+    (SELECT min(time) FROM readings
+     WHERE device_id = $1 AND metric = $2 AND time >= $3::timestamptz AND time < $4::timestamptz),
+    (SELECT min(greatest(first_time, $3::timestamptz)) FROM readings_packed
+     WHERE device_id = $1 AND metric = $2 AND day >= ($3::timestamptz AT TIME ZONE 'UTC')::date
+       AND day <= ($4::timestamptz AT TIME ZONE 'UTC')::date AND last_time >= $3::timestamptz
+       AND first_time < $4::timestamptz)
+)
+"""
+_TICK = timedelta(microseconds=1)  # the resolution of timestamptz: the next possible reading time
+
+
+def _next_day(moment: datetime) -> datetime:
+    """The start of the UTC day after the one ``moment`` falls in (the end of time on the last day)."""
+    day = utc_day(moment)
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 def is_missing_partition(exc: BaseException) -> bool:
