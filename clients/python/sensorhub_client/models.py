@@ -115,6 +115,8 @@ class DeviceView(msgspec.Struct, kw_only=True, omit_defaults=True):
     open_alerts: int | None = None
     last_seen_at: datetime | None = None
     position: int | None = None
+    owner: OwnerView | None = None
+    address: str | None = None
 
 
 class EventItem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -187,6 +189,19 @@ class NewKey(msgspec.Struct, kw_only=True, omit_defaults=True):
     scopes: list[Literal["read", "write", "ingest", "admin"]]
 
 
+class OwnerBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    subject_id: str
+    name: str | None = None
+    email: str | None = None
+
+
+class OwnerView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    subject_id: str
+    name: str | None
+    email: str | None
+    erased: bool
+
+
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     type: str
     title: str
@@ -231,6 +246,8 @@ class RegisterDeviceBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     kind: str
     metrics: list[MetricBody]
     device_id: str | None = None
+    owner: OwnerBody | None = None
+    address: str | None = None
 
 
 class RegisterDevicesBody(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -283,6 +300,12 @@ class StorageView(msgspec.Struct, kw_only=True, omit_defaults=True):
     days: list[DayView]
 
 
+class SubjectForgottenView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    subject_id: str
+    key_destroyed: bool
+    position: int
+
+
 class ThresholdBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     severity: Literal["info", "warning", "critical"]
     min: float | None = None
@@ -308,3 +331,5 @@ class TransitionCounts(msgspec.Struct, kw_only=True, omit_defaults=True):
 class UpdateDeviceBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str | None = None
     site: str | None = None
+    owner: OwnerBody | None = None
+    address: str | None = None
