@@ -84,15 +84,22 @@ async def test_a_batch_that_fails_half_way_archives_nothing_and_the_next_run_fin
         assert moved == archived
         failed_batch = ["alert-24", "alert-26", "alert-28", "alert-30"]
         assert await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = ANY($1::text[])", failed_batch) == 10
-        in_archive = await conn.fetchval("SELECT count(*) FROM events_archive WHERE stream_id = ANY($1::text[])", failed_batch)
+        in_archive = await conn.fetchval(
+            "SELECT count(*) FROM events_archive WHERE stream_id = ANY($1::text[])", failed_batch
+        )
         assert in_archive == 0
         await conn.execute("DROP TRIGGER fail_on_alert_30 ON archived_streams")
     progress = await archive_resolved_alerts(archive, LATER, batch_size=4)
     assert progress.streams == 12
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM archived_streams") == 20
-        assert await conn.fetchval("SELECT count(*) FROM events") + await conn.fetchval(
-            "SELECT count(*) FROM events_archive"
-        ) == total
-        union = "SELECT position, transaction_id::text FROM events UNION ALL SELECT position, transaction_id::text FROM events_archive"
+        assert (
+            await conn.fetchval("SELECT count(*) FROM events")
+            + await conn.fetchval("SELECT count(*) FROM events_archive")
+            == total
+        )
+        union = (
+            "SELECT position, transaction_id::text FROM events"
+            " UNION ALL SELECT position, transaction_id::text FROM events_archive"
+        )
         assert await conn.fetch(f"{union} ORDER BY position") == feed_before

@@ -50,6 +50,10 @@ class EventStore(Protocol):
 
     async def save_snapshot(self, snapshot: Snapshot) -> None: ...
 
+    async def archived(self, stream_id: str) -> ArchivedStream | None:
+        """The stream's tombstone when its events were archived (they still read the same)."""
+        ...
+
 
 class StreamArchive(Protocol):
     """Archiving closed streams (both event stores): events leave the hot store, positions kept."""

@@ -1,7 +1,7 @@
 """Archiving closed streams (PostgreSQL): their events move, as stored, from the hot ``events``
 table to the cold ``events_archive`` table (migration 0011) and a tombstone row in
 ``archived_streams`` remains; ``restore`` moves them back. Every column keeps its value —
-position, transaction id, payload (ciphertext stays ciphertext) — so the feed (hot ∪ cold, in
+position, transaction id, payload (ciphertext stays ciphertext) — so the feed (hot + cold, in
 ``(transaction_id, position)`` order), stream reads and projection rebuilds answer exactly as
 before. Appends to an archived stream are refused by the CHECK ``streams_archived_is_closed``
 (the stream row's version is frozen), not by the append functions.
@@ -14,10 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg
+
 from sensorhub.application.stored_events import ArchivedStream
 from sensorhub.db import Conn
 
-_COLUMNS = "position, transaction_id, event_id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at"
+_COLUMNS = (
+    "position, transaction_id, event_id, stream_id, stream_version, type, schema_version, data, metadata, recorded_at"
+)
 
 # Locks the stream rows (in id order: two archivers cannot deadlock) that are not archived yet; an
 # appender that holds one commits first, and its events move with the rest.
@@ -67,10 +71,9 @@ SELECT s.stream_id
 """
 
 
-def _tombstone(row: object) -> ArchivedStream:
-    r = row  # asyncpg.Record
+def _tombstone(r: asyncpg.Record) -> ArchivedStream:
     return ArchivedStream(
-        r["stream_id"], r["stream_type"], r["last_version"], r["last_position"], r["event_count"], r["archived_at"]  # type: ignore[index]
+        r["stream_id"], r["stream_type"], r["last_version"], r["last_position"], r["event_count"], r["archived_at"]
     )
 
 
@@ -112,5 +115,7 @@ async def closed_streams(
 
 
 async def archived_ids(conn: Conn, stream_ids: Sequence[str]) -> set[str]:
-    rows = await conn.fetch("SELECT stream_id FROM archived_streams WHERE stream_id = ANY($1::text[])", list(stream_ids))
+    rows = await conn.fetch(
+        "SELECT stream_id FROM archived_streams WHERE stream_id = ANY($1::text[])", list(stream_ids)
+    )
     return {r[0] for r in rows}

@@ -33,7 +33,7 @@ EVENT_COLUMNS = (
 # name binds to an output column before a table column: ``ORDER BY transaction_id`` would sort
 # the *text* ("1000" < "999") and the cursor would jump past events whenever transaction ids
 # gain a digit. Always qualify the columns (``e.``) in ORDER BY.
-# Hot ∪ cold: archived events (``events_archive``, see ``eventstore.archive``) keep their position and
+# Hot + cold: archived events (``events_archive``, see ``eventstore.archive``) keep their position and
 # transaction id, so the feed merges both tables' (transaction_id, position) indexes and nothing is
 # skipped or renumbered. Each branch is limited first (a Merge Append of two index scans).
 _FEED_BRANCH = """

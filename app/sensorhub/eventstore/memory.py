@@ -200,9 +200,10 @@ class InMemoryEventStore:
             stream = self._streams.get(stream_id)
             if not stream or stream_id in self._archived:
                 continue
-            tombstone = ArchivedStream(
-                stream_id, self._stream_types[stream_id], len(stream), stream[-1].position, len(stream), datetime.now(UTC)
-            )
+            last = stream[-1]
+            kind = self._stream_types[stream_id]
+            now = datetime.now(UTC)
+            tombstone = ArchivedStream(stream_id, kind, last.stream_version, last.position, len(stream), now)
             self._archived[stream_id] = tombstone
             out.append(tombstone)
         return out

@@ -68,7 +68,7 @@ _PREPARE = "SELECT eventstore_prepare_append($1::text[], $2::jsonb, $3::bigint, 
 _READ_MATCHING = f"SELECT {EVENT_COLUMNS} FROM eventstore_read_matching($1::jsonb)"
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
-# Hot ∪ cold: an archived stream's events are in ``events_archive`` (all of them: a stream is
+# Hot + cold: an archived stream's events are in ``events_archive`` (all of them: a stream is
 # archived whole), so one statement reads both; for a hot stream the archive branch is one empty
 # index probe.
 _READ_FOR_REPLAY = (

@@ -149,6 +149,7 @@ class AlertView(msgspec.Struct):
     note: str | None
     version: int
     position: int | None = None
+    archived: bool = False  # its events were moved to the archive (read from there; closed to commands)
 
 
 class EventItem(msgspec.Struct):
