@@ -50,7 +50,8 @@ _ROWS_OF = (
 # the version freeze as in eventstore.archive, so the comparison is of where the rows go).
 _PARQUET_TOMBSTONES = """
 WITH closed AS (
-    UPDATE streams SET archived_version = version WHERE stream_id = ANY($1::text[]) RETURNING stream_id, stream_type, version
+    UPDATE streams SET archived_version = version WHERE stream_id = ANY($1::text[])
+    RETURNING stream_id, stream_type, version
 )
 INSERT INTO archived_streams (stream_id, stream_type, last_version, last_position, event_count)
 SELECT stream_id, stream_type, version, 0, version FROM closed

@@ -54,6 +54,11 @@ async def test_the_read_model_answer_is_marked_too(
     await PostgresEventStore(pool).archive_streams(["al-1"])
     got = await client.get("/v1/alerts/al-1", headers=auth())
     assert (got.status_code, got.json()["archived"], got.json()["status"]) == (200, True, "resolved")
+    listed = (await client.get("/v1/alerts", headers=auth())).json()["items"]
+    assert [(a["alert_id"], a["archived"]) for a in listed] == [("al-1", True)]
+    events = (await client.get("/v1/events", headers=auth())).json()["items"]
+    fresh = await client.get("/v1/alerts/al-1", headers={**auth(), "X-Min-Position": str(events[-1]["position"])})
+    assert fresh.status_code == 200  # a position of an archived event is still a consistency token
 
 
 async def test_events_of_an_unknown_or_non_alert_stream_are_404(client: AsyncTestClient[Any]) -> None:

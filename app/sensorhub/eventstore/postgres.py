@@ -90,8 +90,9 @@ _STREAM_BRANCH = (
 # An append of no events writes nothing: it checks the expectation against the stream row (held
 # with FOR SHARE until the end of a surrounding transaction) and answers with the last event.
 _STREAM_HEAD = (
-    "SELECT s.version, e.position FROM streams s"
+    "SELECT s.version, coalesce(e.position, a.position) FROM streams s"
     " LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version"
+    " LEFT JOIN events_archive a ON a.stream_id = s.stream_id AND a.stream_version = s.version"
     " WHERE s.stream_id = $1 FOR SHARE OF s"
 )
 _NEWEST = 2**63 - 1  # read_stream(backwards=True) without from_version: from the last event

@@ -238,6 +238,7 @@ def alert_from_row(row: dict[str, Any]) -> AlertView:
         resolution=row["resolution"],
         note=row["note"],
         version=row["version"],
+        archived=bool(row.get("archived", False)),
     )
 
 

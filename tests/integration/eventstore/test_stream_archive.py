@@ -70,6 +70,14 @@ async def test_an_append_to_an_archived_stream_is_refused_and_writes_nothing(sto
     assert await store.stream_version("a-1") == 2
 
 
+async def test_an_empty_append_to_an_archived_stream_answers_with_its_last_event(store: Store) -> None:
+    await _fill(store)
+    last = (await store.read_stream("a-1"))[-1]
+    await store.archive_streams(["a-1"])
+    result = await store.append("a-1", "Alert", [], 2)
+    assert (result.version, result.position, result.positions) == (2, last.position, ())
+
+
 async def test_a_missed_expectation_on_an_archived_stream_is_still_a_concurrency_error(store: Store) -> None:
     await _fill(store)
     await store.archive_streams(["a-1"])
