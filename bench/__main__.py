@@ -35,7 +35,13 @@ RowFn = Callable[[Context], Awaitable[RowResult | list[RowResult]]]
 
 def all_rows() -> dict[str, RowFn]:
     rows: dict[str, RowFn] = dict(rows_eventstore.ROWS)
-    modules = ("bench.rows_projections", "bench.rows_timeseries", "bench.rows_conditions", "bench.rows_compression")
+    modules = (
+        "bench.rows_projections",
+        "bench.rows_timeseries",
+        "bench.rows_conditions",
+        "bench.rows_compression",
+        "bench.rows_stream_archive",
+    )
     for module in modules:
         try:
             mod = __import__(module, fromlist=["ROWS"])

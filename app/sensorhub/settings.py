@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         description="Days wholly older than this many days are compressed by maintenance (packed layout, or the "
         "TimescaleDB columnstore under the Timescale licence); 0: off. Keep it below `SENSORHUB_RAW_RETENTION_DAYS`.",
     )
+    alert_archive_after_days: int = Field(
+        0,
+        ge=0,
+        description="Resolved alerts whose resolution is older than this many days are archived by maintenance: "
+        "their events leave the hot `events` table for `events_archive` and read from there "
+        "(docs/eventstore.md, \"Archiving streams\"); 0: off.",
+    )
     partitions_ahead_days: int = Field(
         7, ge=1, le=366, description="Daily partitions created ahead of time by maintenance (plain PostgreSQL)."
     )

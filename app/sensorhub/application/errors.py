@@ -44,6 +44,18 @@ class TransientWriteError(EventStoreError):
     was written, and running the same command again is safe."""
 
 
+class StreamArchived(EventStoreError):
+    """An append to a stream whose events were archived: nothing was written. Archived streams are
+    closed (a resolved alert); ``restore_stream`` brings the events back first if it must change."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(
+            f"stream {stream_id} is archived and closed to appends; restore it first "
+            f"(sensorhub events restore --stream {stream_id})"
+        )
+        self.stream_id = stream_id
+
+
 class UnknownPosition(EventStoreError):
     """A feed position that names no stored event."""
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sensorhub.application.stored_events import (
     AppendCondition,
     AppendResult,
+    ArchivedStream,
     MatchingEvents,
     NewEvent,
     QueryItem,
@@ -49,6 +50,24 @@ class EventStore(Protocol):
     async def load_snapshot(self, stream_id: str, schema_version: int) -> Snapshot | None: ...
 
     async def save_snapshot(self, snapshot: Snapshot) -> None: ...
+
+    async def archived(self, stream_id: str) -> ArchivedStream | None:
+        """The stream's tombstone when its events were archived (they still read the same)."""
+        ...
+
+
+class StreamArchive(Protocol):
+    """Archiving closed streams (both event stores): events leave the hot store, positions kept."""
+
+    async def archive_streams(self, stream_ids: Sequence[str]) -> list[ArchivedStream]: ...
+
+    async def restore_streams(self, stream_ids: Sequence[str]) -> int: ...
+
+    async def archived(self, stream_id: str) -> ArchivedStream | None: ...
+
+    async def closed_streams(
+        self, stream_type: str, closing_types: Sequence[str], before: datetime, *, after: str = "", limit: int = 500
+    ) -> list[str]: ...
 
 
 class EventCodec(Protocol):

@@ -141,3 +141,15 @@ class Snapshot:
     stream_version: int
     position: int
     state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ArchivedStream:
+    """The tombstone of an archived stream: its events left the hot table, positions unchanged."""
+
+    stream_id: str
+    stream_type: str
+    last_version: int
+    last_position: int
+    event_count: int
+    archived_at: datetime

@@ -266,6 +266,48 @@ def maintenance(once: bool) -> None:
 
 
 @main.group()
+def events() -> None:
+    """The event store: archive resolved alerts, restore archived streams (docs/eventstore.md)."""
+
+
+@events.command("archive")
+@click.option("--older-than-days", type=click.FloatRange(min=0), default=None,
+              help="Resolved this many days ago or earlier (default: SENSORHUB_ALERT_ARCHIVE_AFTER_DAYS).")
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
+              help="Alert streams archived per transaction.")
+@click.option("--max-batches", type=click.IntRange(min=1), default=None, help="Stop after this many batches.")
+def events_archive(older_than_days: float | None, batch_size: int, max_batches: int | None) -> None:
+    """Move the events of resolved alerts to the archive table (resumable: one transaction per batch)."""
+    from sensorhub.cli import event_commands as commands
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    days = settings.alert_archive_after_days if older_than_days is None else older_than_days
+    if days <= 0 and older_than_days is None:
+        click.echo("sensorhub: SENSORHUB_ALERT_ARCHIVE_AFTER_DAYS is 0 (off); pass --older-than-days", err=True)
+        sys.exit(2)
+    progress = run(lambda: commands.archive_alerts(
+        settings, older_than_days=days, batch_size=batch_size, max_batches=max_batches, echo=click.echo
+    ))
+    click.echo(f"archived {progress.streams} alerts ({progress.events} events) in {progress.batches} batches")
+
+
+@events.command("restore")
+@click.option("--stream", "streams", multiple=True, required=True, help="An archived stream id (repeatable).")
+def events_restore(streams: tuple[str, ...]) -> None:
+    """Move archived streams' events back to the hot table (same positions); appends are allowed again."""
+    from sensorhub.cli import event_commands as commands
+
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    moved = run(lambda: commands.restore_streams(settings, streams))
+    if moved == 0:
+        click.echo(f"sensorhub: none of {', '.join(streams)} is archived", err=True)
+        sys.exit(1)
+    click.echo(f"restored {moved} events")
+
+
+@main.group()
 def archive() -> None:
     """The Parquet archive of raw days past retention (docs/archive.md)."""
 

@@ -33,15 +33,29 @@ EVENT_COLUMNS = (
 # name binds to an output column before a table column: ``ORDER BY transaction_id`` would sort
 # the *text* ("1000" < "999") and the cursor would jump past events whenever transaction ids
 # gain a digit. Always qualify the columns (``e.``) in ORDER BY.
-_READ_FEED = f"""
-SELECT {EVENT_COLUMNS}
-  FROM events e
+# Hot + cold: archived events (``events_archive``, see ``eventstore.archive``) keep their position and
+# transaction id, so the feed merges both tables' (transaction_id, position) indexes and nothing is
+# skipped or renumbered. Each branch is limited first (a Merge Append of two index scans).
+_FEED_BRANCH = """
+SELECT e.position, e.transaction_id, e.event_id, e.stream_id, e.stream_version, e.type, e.schema_version,
+       e.data, e.metadata, e.recorded_at
+  FROM {table} e
  WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
    AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
    AND ($4::text[] IS NULL OR e.type = ANY ($4::text[]))
  ORDER BY e.transaction_id, e.position
  LIMIT $3
 """
+_READ_FEED = f"""
+SELECT {EVENT_COLUMNS}
+  FROM (({_FEED_BRANCH.format(table="events")}) UNION ALL ({_FEED_BRANCH.format(table="events_archive")})) e
+ ORDER BY e.transaction_id, e.position
+ LIMIT $3
+"""
+_TRANSACTION_OF = (
+    "SELECT transaction_id::text FROM events WHERE position = $1"
+    " UNION ALL SELECT transaction_id::text FROM events_archive WHERE position = $1 LIMIT 1"
+)
 
 
 async def read_feed(
@@ -66,7 +80,7 @@ async def cursor_for_position(conn: Conn, position: int) -> FeedCursor:
     """
     if position <= 0:
         return FeedCursor.start()
-    tx = await conn.fetchval("SELECT transaction_id::text FROM events WHERE position = $1", position)
+    tx = await conn.fetchval(_TRANSACTION_OF, position)
     if tx is None:
         raise UnknownPosition(
             f"no event has position {position}; pass a position returned by the feed or a command (or 0 for the start)"

@@ -12,10 +12,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sensorhub.application.errors import AppendConditionFailed, ConcurrencyError, EventIdConflict, UnknownPosition
+from sensorhub.application.errors import (
+    AppendConditionFailed,
+    ConcurrencyError,
+    EventIdConflict,
+    StreamArchived,
+    UnknownPosition,
+)
 from sensorhub.application.stored_events import (
     AppendCondition,
     AppendResult,
+    ArchivedStream,
     Expected,
     FeedCursor,
     MatchingEvents,
@@ -37,6 +44,8 @@ class InMemoryEventStore:
         self._snapshots: dict[tuple[str, int], Snapshot] = {}
         self._tags: dict[int, frozenset[str]] = {}  # position -> the event's tags
         self._transactions = itertools.count(1000)
+        self._archived: dict[str, ArchivedStream] = {}  # tombstones; the events stay where they are
+        self._stream_types: dict[str, str] = {}
 
     async def append(
         self,
@@ -77,6 +86,10 @@ class InMemoryEventStore:
             if not expectation_met(a.expected, len(stream)):
                 raise ConcurrencyError(a.stream_id, a.expected, len(stream))
             return AppendResult(a.stream_id, len(stream), stream[-1].position if stream else 0, ())
+        if a.stream_id in self._archived:  # as PostgreSQL: the frozen version, or a missed expectation
+            if expectation_met(a.expected, len(stream)):
+                raise StreamArchived(a.stream_id)
+            raise ConcurrencyError(a.stream_id, a.expected, len(stream))
         known = [self._by_id[e.event_id] for e in a.events if e.event_id in self._by_id]
         if known:
             same = len(known) == len(a.events) and all(
@@ -116,6 +129,7 @@ class InMemoryEventStore:
             for i, e in enumerate(a.events, start=1)
         ]
         self._events.extend(recorded)
+        self._stream_types.setdefault(a.stream_id, a.stream_type)
         self._streams.setdefault(a.stream_id, []).extend(recorded)
         self._by_id.update((r.event_id, r) for r in recorded)
         self._tags.update((r.position, frozenset(e.tags)) for r, e in zip(recorded, a.events, strict=True) if e.tags)
@@ -179,3 +193,38 @@ class InMemoryEventStore:
         if old is None or old.stream_version < snapshot.stream_version:
             self._snapshots[key] = replace(snapshot)
 
+
+    async def archive_streams(self, stream_ids: Sequence[str]) -> list[ArchivedStream]:
+        out: list[ArchivedStream] = []
+        for stream_id in sorted(set(stream_ids)):
+            stream = self._streams.get(stream_id)
+            if not stream or stream_id in self._archived:
+                continue
+            last = stream[-1]
+            kind = self._stream_types[stream_id]
+            now = datetime.now(UTC)
+            tombstone = ArchivedStream(stream_id, kind, last.stream_version, last.position, len(stream), now)
+            self._archived[stream_id] = tombstone
+            out.append(tombstone)
+        return out
+
+    async def restore_streams(self, stream_ids: Sequence[str]) -> int:
+        gone = [self._archived.pop(s) for s in set(stream_ids) if s in self._archived]
+        return sum(t.event_count for t in gone)
+
+    async def archived(self, stream_id: str) -> ArchivedStream | None:
+        return self._archived.get(stream_id)
+
+    async def closed_streams(
+        self, stream_type: str, closing_types: Sequence[str], before: datetime, *, after: str = "", limit: int = 500
+    ) -> list[str]:
+        found = sorted(
+            sid
+            for sid, stream in self._streams.items()
+            if sid > after
+            and sid not in self._archived
+            and self._stream_types.get(sid) == stream_type
+            and stream[-1].type in closing_types
+            and stream[-1].recorded_at < before
+        )
+        return found[:limit]

@@ -34,6 +34,7 @@ from sensorhub.application.ports import DataKey, EventStore, SubjectKeys
 from sensorhub.application.stored_events import (
     AppendCondition,
     AppendResult,
+    ArchivedStream,
     MatchingEvents,
     QueryItem,
     RecordedEvent,
@@ -225,6 +226,9 @@ class PersonalDataEventStore:
         if snapshot is None or subject is None:
             return snapshot
         return replace(snapshot, state=reveal_payload(snapshot.state, await self.keys.find([subject])))
+
+    async def archived(self, stream_id: str) -> ArchivedStream | None:
+        return await self.inner.archived(stream_id)  # a tombstone holds no personal data
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         if to_seal(snapshot.state) is None and sealed_with(snapshot.state) is None:

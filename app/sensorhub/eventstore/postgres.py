@@ -14,11 +14,13 @@ from sensorhub.application.errors import (
     AppendConditionFailed,
     ConcurrencyError,
     EventIdConflict,
+    StreamArchived,
     TransientWriteError,
 )
 from sensorhub.application.stored_events import (
     AppendCondition,
     AppendResult,
+    ArchivedStream,
     Expected,
     FeedCursor,
     MatchingEvents,
@@ -31,6 +33,7 @@ from sensorhub.application.stored_events import (
     expectation_met,
 )
 from sensorhub.db import Conn
+from sensorhub.eventstore import archive
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
     cursor_for_position,
@@ -86,22 +89,38 @@ _PREPARE = "SELECT eventstore_prepare_append($1::text[], $2::jsonb, $3::bigint, 
 _READ_MATCHING = f"SELECT {EVENT_COLUMNS} FROM eventstore_read_matching($1::jsonb)"
 # The load path's read: no metadata, ids or timestamps to decode, and the payload as JSON text
 # (decoded by the codec straight into the event class, not into a dict by the jsonb codec).
+# Hot + cold: an archived stream's events are in ``events_archive`` (all of them: a stream is
+# archived whole), so one statement reads both; for a hot stream the archive branch is one empty
+# index probe.
 _READ_FOR_REPLAY = (
-    "SELECT stream_version, position, type, schema_version, data::text FROM events"
-    " WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
-    " ORDER BY stream_version LIMIT $3"
+    "SELECT stream_version, position, type, schema_version, data::text FROM ("
+    " (SELECT stream_version, position, type, schema_version, data FROM events"
+    "  WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
+    "  ORDER BY stream_version LIMIT $3)"
+    " UNION ALL"
+    " (SELECT stream_version, position, type, schema_version, data FROM events_archive"
+    "  WHERE stream_id = $1 AND stream_version >= $2 AND ($4::timestamptz IS NULL OR recorded_at <= $4)"
+    "  ORDER BY stream_version LIMIT $3)"
+    ") e ORDER BY e.stream_version LIMIT $3"
+)
+_STREAM_BRANCH = (
+    "(SELECT position, transaction_id, event_id, stream_id, stream_version, type, schema_version, data,"
+    " metadata, recorded_at FROM {table} WHERE stream_id = $1 AND stream_version {op} $2"
+    " AND ($4::timestamptz IS NULL OR recorded_at <= $4) ORDER BY stream_version {order} LIMIT $3)"
 )
 # An append of no events writes nothing: it checks the expectation against the stream row (held
 # with FOR SHARE until the end of a surrounding transaction) and answers with the last event.
 _STREAM_HEAD = (
-    "SELECT s.version, e.position FROM streams s"
+    "SELECT s.version, coalesce(e.position, a.position) FROM streams s"
     " LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version"
+    " LEFT JOIN events_archive a ON a.stream_id = s.stream_id AND a.stream_version = s.version"
     " WHERE s.stream_id = $1 FOR SHARE OF s"
 )
 _NEWEST = 2**63 - 1  # read_stream(backwards=True) without from_version: from the last event
 _CONCURRENCY = "SH409"
 _CONDITION = "SH412"
 _ID_CONFLICT = "SH422"
+_ARCHIVED = "streams_archived_is_closed"  # migration 0011: an archived stream's version is frozen
 # Deadlock, serialization failure: PostgreSQL rolled the transaction back; a retry is safe.
 _TRANSIENT = frozenset({"40P01", "40001"})
 
@@ -220,9 +239,11 @@ class PostgresEventStore:
         op, order = ("<=", "DESC") if backwards else (">=", "ASC")
         if from_version is None:
             from_version = _NEWEST if backwards else 1
+        branches = " UNION ALL ".join(
+            _STREAM_BRANCH.format(table=t, op=op, order=order) for t in ("events", "events_archive")
+        )
         rows = await self._db.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version {op} $2"
-            f" AND ($4::timestamptz IS NULL OR recorded_at <= $4) ORDER BY stream_version {order} LIMIT $3",
+            f"SELECT {EVENT_COLUMNS} FROM ({branches}) e ORDER BY e.stream_version {order} LIMIT $3",
             stream_id,
             from_version,
             limit,
@@ -295,6 +316,31 @@ class PostgresEventStore:
             )
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
+
+    async def archive_streams(self, stream_ids: Sequence[str]) -> list[ArchivedStream]:
+        """Move these streams' events to the archive (one transaction); their tombstones. Streams
+        already archived or unknown are left out. Only for closed streams without tags (alerts):
+        appends to them are refused until ``restore_streams``."""
+        async with self._connection() as conn:
+            return await archive.archive_streams(conn, stream_ids)
+
+    async def restore_streams(self, stream_ids: Sequence[str]) -> int:
+        """Bring archived streams back to the hot table, positions unchanged; the events moved."""
+        async with self._connection() as conn:
+            return await archive.restore_streams(conn, stream_ids)
+
+    async def archived(self, stream_id: str) -> ArchivedStream | None:
+        """The stream's tombstone, None when it is not archived."""
+        async with self._connection() as conn:
+            return await archive.archived(conn, stream_id)
+
+    async def closed_streams(
+        self, stream_type: str, closing_types: Sequence[str], before: datetime, *, after: str = "", limit: int = 500
+    ) -> list[str]:
+        """Ids (ascending, after ``after``) of unarchived streams of ``stream_type`` whose last event
+        is one of ``closing_types`` recorded before ``before``: what an archiving run may move."""
+        async with self._connection() as conn:
+            return await archive.closed_streams(conn, stream_type, closing_types, before, after=after, limit=limit)
 
     async def _append_rows(
         self,
@@ -399,6 +445,8 @@ def _translate(exc: asyncpg.PostgresError, stream_id: str, expected: Expected) -
             f"PostgreSQL aborted the append to {stream_id} ({exc.__class__.__name__}: {exc}); "
             "nothing was written, run the command again"
         )
+    if isinstance(exc, asyncpg.CheckViolationError) and getattr(exc, "constraint_name", None) == _ARCHIVED:
+        return StreamArchived(stream_id)
     if code == _CONDITION:
         position, event_type, after, tag = str(getattr(exc, "detail", None) or "0|||").split("|", 3)
         return AppendConditionFailed(int(position), event_type, tag, int(after or 0))

@@ -18,10 +18,13 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sensorhub.application import alerts as handlers
+from sensorhub.application.ports import EventStore
 from sensorhub.application.results import CommandResult
 from sensorhub.db import Conn
 from sensorhub.domain.alert import AlertState
 from sensorhub.domain.alert_commands import AcknowledgeAlert, ResolveAlert
+from sensorhub.domain.alert_events import AlertRaised
+from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.http import dependencies as deps
 from sensorhub.http.alert_replay import last_event_id as last_event_id_of
 from sensorhub.http.alert_replay import missed_changes
@@ -29,6 +32,7 @@ from sensorhub.http.commands import Commands, command_response, if_match, json_r
 from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.http.reads import (
+    MAX_VERSION,
     Cursor,
     Limit,
     MinPositionHeader,
@@ -36,8 +40,17 @@ from sensorhub.http.reads import (
     ReadModels,
     decode_cursor,
     encode_cursor,
+    version_cursor,
 )
-from sensorhub.http.views import AcknowledgeBody, AlertView, ResolveBody, alert_from_row, alert_from_state
+from sensorhub.http.views import (
+    AcknowledgeBody,
+    AlertView,
+    EventItem,
+    ResolveBody,
+    alert_from_row,
+    alert_from_state,
+    event_item,
+)
 from sensorhub.projections import queries
 from sensorhub.projections.fanout import ALERTS_CHANNEL
 from sensorhub.runtime import UnitOfWorkFactory
@@ -49,6 +62,12 @@ WRITE = {"scope": "write", "command": True}
 BUCKET_PATTERN = r"^[1-9][0-9]{0,5}[smhdw]$"
 KEEPALIVE_S = 15.0
 AnyRequest = Request[Any, Any, Any]
+
+
+class AlertEventPage(msgspec.Struct):
+    items: list[EventItem]
+    next_cursor: str | None
+    archived: bool  # the alert's events are read from the archive (docs/eventstore.md)
 
 
 class AlertPage(msgspec.Struct):
@@ -112,6 +131,8 @@ class AlertsController(Controller):
         "commands": deps.COMMANDS,
         "read_models": deps.READ_MODELS,
         "clock": deps.CLOCK,
+        "event_store": deps.EVENT_STORE,
+        "codec": deps.CODEC,
     }
 
     @get("/", opt=READ, operation_id="listAlerts", responses=documented(AlertPage))
@@ -249,19 +270,56 @@ class AlertsController(Controller):
         *,
         read_models: deps.Injected[ReadModels],
         unit_of_work: deps.Injected[UnitOfWorkFactory],
+        event_store: deps.Injected[EventStore],
         alert_id: FromPath[str],
         min_position: MinPositionQuery = None,
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
-        """One alert from the read model; not yet there: rebuilt from its events."""
+        """One alert from the read model; not yet there: rebuilt from its events. ``archived``:
+        its events were moved to the archive (they still answer; the alert takes no commands)."""
+        archived = await event_store.archived(alert_id) is not None
         found = await _detail(read_models, alert_id, min_position, x_min_position)
         if found is not None:
+            if archived:
+                view = msgspec.structs.replace(msgspec.json.decode(found.content, type=AlertView), archived=True)
+                found.content = msgspec.json.encode(view)
             return found
         async with unit_of_work(None) as uow:
             alert = await uow.alerts.find(alert_id)
         if alert is None:
             raise ProblemError(404, f"no alert with id {alert_id!r}")
-        return json_response(alert_from_state(alert.state, alert.version), version=alert.version)
+        view = msgspec.structs.replace(alert_from_state(alert.state, alert.version), archived=archived)
+        return json_response(view, version=alert.version)
+
+    @get(
+        "/{alert_id:str}/events", opt=READ, operation_id="alertEvents", responses=documented(AlertEventPage, 404)
+    )
+    async def events(
+        self,
+        *,
+        event_store: deps.Injected[EventStore],
+        codec: deps.Injected[EventTypeRegistry],
+        alert_id: FromPath[str],
+        from_version: Annotated[
+            int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
+        ] = 1,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
+        ] = None,
+        limit: Limit = 50,
+    ) -> Response[bytes]:
+        """The alert's stream, oldest first, payloads in their current schema version, from the hot
+        store or the archive (``archived: true``); 404 for an alert never raised."""
+        start = version_cursor(cursor) if cursor is not None else from_version
+        records = await event_store.read_stream(alert_id, from_version=start, limit=limit)
+        first = records[:1] if start == 1 else await event_store.read_stream(alert_id, from_version=1, limit=1)
+        if not first or first[0].type != AlertRaised.__name__:
+            raise ProblemError(404, f"no alert with id {alert_id!r}")
+        archived = await event_store.archived(alert_id) is not None
+        items = [event_item(codec.upcast_record(r)) for r in records]
+        more = len(items) == limit
+        page = AlertEventPage(items, str(records[-1].stream_version + 1) if more else None, archived)
+        return json_response(page)
 
     @post(
         "/{alert_id:str}/acknowledge",

@@ -35,6 +35,7 @@ from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError, etag, invalid, translated_errors
 from sensorhub.http.reads import (
+    MAX_VERSION,
     Cursor,
     Limit,
     MinPositionHeader,
@@ -42,6 +43,7 @@ from sensorhub.http.reads import (
     ReadModels,
     decode_cursor,
     encode_cursor,
+    version_cursor,
 )
 from sensorhub.http.views import (
     DeviceView,
@@ -61,7 +63,6 @@ from sensorhub.timeseries.purge import purge_device
 
 WRITE = {"scope": "write", "command": True}
 READ = {"scope": "read"}
-MAX_VERSION = 2**63 - 1
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -355,7 +356,7 @@ class DevicesController(Controller):
     ) -> Response[bytes]:
         """The device's stream, oldest first, payloads in their current schema version; 404 for a
         device that was never registered."""
-        start = _version_cursor(cursor) if cursor is not None else from_version
+        start = version_cursor(cursor) if cursor is not None else from_version
         records = await event_store.read_stream(device_id, from_version=start, limit=limit)
         if not records and (start == 1 or not await event_store.read_stream(device_id, from_version=1, limit=1)):
             raise ProblemError(404, f"no device with id {device_id!r}")
@@ -366,14 +367,6 @@ class DevicesController(Controller):
         items = [event_item(codec.upcast_record(r)) for r in records]
         more = len(items) == limit
         return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))
-
-
-def _version_cursor(cursor: str) -> int:
-    """A device stream's ``next_cursor`` back as the stream version it stands for."""
-    if not cursor.isdigit() or not 1 <= int(cursor) <= MAX_VERSION:
-        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
-        raise invalid("cursor", message)
-    return int(cursor)
 
 
 class DeviceBatchController(Controller):

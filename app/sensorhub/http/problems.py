@@ -15,7 +15,14 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 
-from sensorhub.application.errors import AlreadyExists, NotFound, TooMuchContention, UnknownPosition, VersionMismatch
+from sensorhub.application.errors import (
+    AlreadyExists,
+    NotFound,
+    StreamArchived,
+    TooMuchContention,
+    UnknownPosition,
+    VersionMismatch,
+)
 from sensorhub.domain.errors import ConflictingState, DeviceGone, InvalidCommand
 from sensorhub.http.field_errors import field_errors
 from sensorhub.observability import get_logger
@@ -78,7 +85,7 @@ def translated_errors() -> Iterator[None]:
             extra={"current_version": exc.current_version},
             headers={"ETag": etag(exc.current_version)},
         ) from None
-    except (AlreadyExists, ConflictingState, TooMuchContention) as exc:
+    except (AlreadyExists, ConflictingState, TooMuchContention, StreamArchived) as exc:
         raise ProblemError(409, str(exc)) from None
     except InvalidCommand as exc:
         raise ProblemError(422, str(exc), extra={"errors": [{"field": "body", "message": str(exc)}]}) from None

@@ -16,11 +16,12 @@ import msgspec
 from litestar.params import HeaderParameter, QueryParameter
 
 from sensorhub.db import Conn
-from sensorhub.http.problems import ProblemError
+from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.projections import store
 from sensorhub.projections.cache import ReadCache
 
 MAX_POSITION = 2**63 - 1
+MAX_VERSION = 2**63 - 1
 MinPositionHeader = Annotated[
     int | None,
     HeaderParameter(
@@ -98,3 +99,11 @@ def decode_cursor(cursor: str, shape: type[Any]) -> Any:
     except (binascii.Error, ValueError, msgspec.DecodeError, msgspec.ValidationError):
         message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
         raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]}) from None
+
+
+def version_cursor(cursor: str) -> int:
+    """A stream page's ``next_cursor`` back as the stream version it stands for."""
+    if not cursor.isdigit() or not 1 <= int(cursor) <= MAX_VERSION:
+        message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
+        raise invalid("cursor", message)
+    return int(cursor)

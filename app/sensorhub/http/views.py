@@ -192,6 +192,7 @@ class AlertView(msgspec.Struct):
     note: str | None
     version: int
     position: int | None = None
+    archived: bool = False  # its events were moved to the archive (read from there; closed to commands)
 
 
 class EventItem(msgspec.Struct):
@@ -296,6 +297,7 @@ def alert_from_row(row: dict[str, Any]) -> AlertView:
         resolution=row["resolution"],
         note=row["note"],
         version=row["version"],
+        archived=bool(row.get("archived", False)),
     )
 
 

@@ -57,7 +57,8 @@ async def alerts(
     """Newest raised first. ``site`` is the device's current site."""
     after_time, after_id = after if after is not None else (None, None)
     rows = await conn.fetch(
-        "SELECT a.* FROM rm_alerts a"
+        "SELECT a.*, EXISTS (SELECT 1 FROM archived_streams x WHERE x.stream_id = a.alert_id) AS archived"
+        " FROM rm_alerts a"
         " WHERE ($1::text IS NULL OR a.status = $1) AND ($2::text IS NULL OR a.severity = $2)"
         " AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM rm_devices d WHERE d.device_id = a.device_id AND d.site = $3))"
         " AND ($4::text IS NULL OR a.device_id = $4)"

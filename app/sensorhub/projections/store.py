@@ -217,9 +217,11 @@ async def reached(conn: Conn, names: tuple[str, ...], position: int) -> bool | N
     event has that position. Feed order is (transaction id, position), so compare cursors."""
     return await conn.fetchval(
         'SELECT bool_and((e.transaction_id, e."position") <= (c.transaction_id, c."position"))'
-        "  FROM events e, projections p"
+        "  FROM (SELECT transaction_id, \"position\" FROM events WHERE \"position\" = $2"
+        "        UNION ALL SELECT transaction_id, \"position\" FROM events_archive WHERE \"position\" = $2) e,"
+        "       projections p"
         "  JOIN projection_checkpoints c ON c.name = p.name AND c.generation = p.live_generation"
-        ' WHERE e."position" = $2 AND p.name = ANY($1::text[])',
+        " WHERE p.name = ANY($1::text[])",
         list(names),
         position,
     )

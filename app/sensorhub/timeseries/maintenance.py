@@ -7,7 +7,9 @@
 4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
    configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
    rows and its partition or chunk are dropped;
-5. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted.
+5. rollup retention: hourly rows older than ``rollup_retention_days`` are deleted;
+6. alert archiving: resolved alerts older than ``alert_archive_after_days`` move to the event
+   store's archive (``application.archiving``; one transaction per batch of streams).
 
 Any number of replicas may run it: a session advisory lock elects one; the others skip the run.
 Every step is idempotent, so a run interrupted half-way is finished by the next one.
@@ -19,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sensorhub.application.archiving import archive_resolved_alerts
 from sensorhub.db import Conn
+from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.observability import get_logger
 from sensorhub.settings import Settings
 from sensorhub.timeseries import compression, rollups
@@ -41,6 +45,8 @@ class MaintenanceReport:
     archived_rows: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
     rollup_rows_deleted: int = 0
+    alert_streams_archived: int = 0
+    alert_events_archived: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +60,7 @@ class MaintenancePolicy:
     rollup_batch_hours: int
     archive_groups: int
     compress_after_days: int = 0
+    alert_archive_after_days: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MaintenancePolicy:
@@ -64,6 +71,7 @@ class MaintenancePolicy:
             settings.rollup_batch_hours,
             settings.archive_device_groups,
             settings.compress_after_days,
+            settings.alert_archive_after_days,
         )
 
 
@@ -123,6 +131,11 @@ async def _run(
     await rollups.forget_before(conn, raw_cutoff)
     rollup_cutoff = start_of_day(now) - timedelta(days=policy.rollup_retention_days)
     report.rollup_rows_deleted = await rollups.delete_before(conn, rollup_cutoff)
+    if policy.alert_archive_after_days > 0:
+        archived = await archive_resolved_alerts(
+            PostgresEventStore(conn), now - timedelta(days=policy.alert_archive_after_days)
+        )
+        report.alert_streams_archived, report.alert_events_archived = archived.streams, archived.events
     await conn.execute(
         "INSERT INTO timeseries_maintenance (task, ran_at, detail) VALUES ('run', $1, $2) "
         "ON CONFLICT (task) DO UPDATE SET ran_at = excluded.ran_at, detail = excluded.detail",
