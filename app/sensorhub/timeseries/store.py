@@ -41,10 +41,13 @@ SELECT device_id, metric FROM unnest($1::text[], $2::text[]) AS t(device_id, met
 ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
-# Locks the batch's series in a fixed order (no deadlock) and reads their open alert under the lock.
+# Locks the staged batch's series in a fixed order (no deadlock) and reads their open alert under the
+# lock (a statement of its own, before the merge's: the merge's snapshot then sees what the previous
+# holder committed).
 _LOCK_SERIES = """
 SELECT s.device_id, s.metric, s.open_alert_id
-FROM series_alert_state s JOIN unnest($1::text[], $2::text[]) AS w(device_id, metric) USING (device_id, metric)
+FROM series_alert_state s
+WHERE (s.device_id, s.metric) IN (SELECT device_id, metric FROM readings_staging)
 ORDER BY s.device_id, s.metric
 FOR UPDATE OF s
 """
@@ -198,12 +201,10 @@ class TimeSeriesStore:
         batch's series that have an alert state (series in ``thresholds`` get one first)."""
         if not readings:
             return WriteOutcome(0, 0)
-        series = sorted({(r.device_id, r.metric) for r in readings})
-        with_threshold = [s for s in series if s in thresholds]
-        if with_threshold:
-            await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
-        locked = await conn.fetch(_LOCK_SERIES, [s[0] for s in series], [s[1] for s in series])
-        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
+        if thresholds:
+            with_threshold = sorted({(r.device_id, r.metric) for r in readings} & set(thresholds))
+            if with_threshold:
+                await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
         # Shared day locks, taken before the merge's snapshot: a compression of one of these days
         # commits wholly before the merge or starts after this transaction (see ``compression.py``).
         # Same round trip as the staging DDL.
@@ -213,6 +214,8 @@ class TimeSeriesStore:
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
             columns=("device_id", "metric", "time", "value"),
         )
+        locked = await conn.fetch(_LOCK_SERIES)
+        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
         watched = sorted(open_alerts)
         rows = await conn.fetch(_MERGE, [s[0] for s in watched], [s[1] for s in watched])
         inserted = int(rows[0]["inserted"])
