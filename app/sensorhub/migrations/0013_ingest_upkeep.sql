@@ -20,14 +20,21 @@ CREATE TABLE ingest_upkeep (
 
 -- The latest reading per series as every acknowledged batch left it: `latest_readings` merged with the
 -- upkeep not yet drained (the same snapshot sees a batch either pending or drained, never neither).
+-- No sort when nothing is pending: a stored row is kept unless a pending one is newer, and a pending
+-- one (the newest per series) is added only where nothing stored is as new.
 CREATE VIEW latest_readings_now AS
-SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value
-FROM (
-    SELECT device_id, metric, time, value FROM latest_readings
-    UNION ALL
+WITH pending AS (
     SELECT u.device_id, u.metric, u.time, u.value
     FROM ingest_upkeep k
     CROSS JOIN LATERAL unnest(k.latest_devices, k.latest_metrics, k.latest_times, k.latest_values)
         AS u(device_id, metric, time, value)
-) every_latest
-ORDER BY device_id, metric, time DESC;
+)
+SELECT l.device_id, l.metric, l.time, l.value
+FROM latest_readings l
+WHERE NOT EXISTS (SELECT 1 FROM pending p WHERE p.device_id = l.device_id AND p.metric = l.metric AND p.time > l.time)
+UNION ALL
+(SELECT DISTINCT ON (p.device_id, p.metric) p.device_id, p.metric, p.time, p.value
+ FROM pending p
+ WHERE NOT EXISTS (SELECT 1 FROM latest_readings l
+                   WHERE l.device_id = p.device_id AND l.metric = p.metric AND l.time >= p.time)
+ ORDER BY p.device_id, p.metric, p.time DESC);
