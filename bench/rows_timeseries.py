@@ -106,8 +106,11 @@ class Batches:
         return [out[i : i + self.batch] for i in range(0, len(out), self.batch)]
 
 
-async def _fan_out(batches: list[list[Reading]], connections: int, write: Any) -> Measurement:
-    """``connections`` workers take batches from a shared queue; one latency per batch."""
+async def _fan_out(
+    batches: list[list[Reading]], connections: int, write: Any, settle: Callable[[], Awaitable[None]] | None = None
+) -> Measurement:
+    """``connections`` workers take batches from a shared queue; one latency per batch. ``settle``
+    (awaited inside the timed region) waits for work the writes left for after their commits."""
     queue: asyncio.Queue[list[Reading]] = asyncio.Queue()
     for b in batches:
         queue.put_nowait(b)
@@ -125,6 +128,8 @@ async def _fan_out(batches: list[list[Reading]], connections: int, write: Any) -
     reset_peak_rss()
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
+    if settle is not None:
+        await settle()
     return Measurement(len(latencies), time.perf_counter() - start, rows[0], latencies, peak_rss_mb())
 
 
@@ -137,6 +142,15 @@ async def raw_write(ctx: Context, batch: list[Reading]) -> None:
             columns=("device_id", "metric", "time", "value"),
         )
         await conn.execute(RAW_MERGE)
+
+
+async def upkeep_drained(ctx: Context) -> None:
+    """Wait until the service has drained the upkeep of every batch it acknowledged."""
+    for _ in range(60_000):
+        if not await ctx.pool.fetchval("SELECT EXISTS (SELECT 1 FROM ingest_upkeep)"):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the service left ingest upkeep undrained for minutes")
 
 
 async def ingest_library(ctx: Context) -> list[RowResult]:
@@ -159,7 +173,8 @@ async def ingest_library(ctx: Context) -> list[RowResult]:
                 result = await ingest.ingest(Parsed(list(enumerate(batch)), []))
                 assert result.accepted == len(batch), (result.accepted, result.rejected[:3])
 
-            return await _fan_out(batches, c, write)
+            # The upkeep the batches left (latest values, rollup marks) is drained inside the timed region.
+            return await _fan_out(batches, c, write, ingest.upkeep.settle)
 
         async def raw(_: int, c: int = connections) -> Measurement:
             return await _fan_out(gen.for_run(), c, lambda b: raw_write(ctx, b))
@@ -169,7 +184,7 @@ async def ingest_library(ctx: Context) -> list[RowResult]:
             f"readings ingest, library, {connections} conn",
             ctx.engine,
             f"{sz.readings:,} readings per run, batches of {sz.reading_batch:,}, {len(all_series)} series, "
-            f"{connections} connection(s)",
+            f"{connections} connection(s); the timed region ends once the batches' upkeep is drained",
             summaries(runs),
             [],
         )
@@ -209,7 +224,7 @@ async def ingest_http(ctx: Context) -> list[RowResult]:
                     assert response.status_code == 200, response.text[:500]
                     assert response.json()["accepted"] == len(batch), response.text[:500]
 
-                m = await _fan_out(batches, 1, write)
+                m = await _fan_out(batches, 1, write, lambda: upkeep_drained(ctx))
                 m.peak_rss_mb = peak_rss_mb(svc.pid)
                 return m
 
@@ -220,7 +235,8 @@ async def ingest_http(ctx: Context) -> list[RowResult]:
     row = RowResult(
         "readings ingest, HTTP",
         ctx.engine,
-        f"{total:,} readings per run as JSON batches of {sz.http_batch:,}, one client connection",
+        f"{total:,} readings per run as JSON batches of {sz.http_batch:,}, one client connection; "
+        "the timed region ends once the service has drained the batches' upkeep",
         summaries(runs),
         [],
         notes=["peak RSS of the HTTP variant is the service process's; the raw variant's is the bench client's"],
@@ -294,7 +310,22 @@ async def bucket_query(ctx: Context) -> list[RowResult]:
     limits = {0: 5.0, 1: 20.0}
     for k, rows in enumerate(sz.bucket_rows):
         await _fill(ctx, rows, target, day_start)
-        total = await ctx.pool.fetchval("SELECT count(*) FROM readings")
+        loaded = await ctx.pool.fetchrow(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE device_id LIKE 'fill-%') AS filler, "
+            "count(*) FILTER (WHERE device_id = $1) AS target, "
+            "min(time) FILTER (WHERE device_id LIKE 'fill-%') AS first, "
+            "max(time) FILTER (WHERE device_id LIKE 'fill-%') AS last FROM readings",
+            target[0],
+        )
+        assert loaded is not None
+        total = int(loaded["total"])
+        filler_days = (loaded["last"] - loaded["first"]).total_seconds() / 86400 if loaded["filler"] else 0.0
+        data = (
+            f"table of {total:,} rows: the queried series ({loaded['target']:,} readings, one every 10 s "
+            f"over 1 day), 3,000 filler series ({loaded['filler']:,} readings, one a minute over "
+            f"{filler_days:.1f} days), {total - loaded['target'] - loaded['filler']:,} rows of the ingest "
+            "rows' series; loaded server-side, then VACUUM (ANALYZE) readings"
+        )
         spec = BucketSpec(timedelta(minutes=1), ("avg", "min", "max", "count"), "none")
         rng = SeriesRange(target[0], target[1], day_start, day_start + timedelta(days=1))
 
@@ -302,8 +333,8 @@ async def bucket_query(ctx: Context) -> list[RowResult]:
         row = RowResult(
             f"bucket query, {rows:,} rows",
             ctx.engine,
-            f"one series, 1 day in 1-minute buckets (avg, min, max, count), table of {total:,} rows, "
-            f"{sz.bucket_queries} sequential queries",
+            f"one series, 1 day in 1-minute buckets (avg, min, max, count), {sz.bucket_queries} sequential "
+            f"queries; {data}",
             summaries(runs),
             [],
         )

@@ -125,6 +125,7 @@ class TimeSeries:
         body = msgspec.json.encode({"readings": rows})
         await self.storage.before_write()
         result = await self.ingest.ingest(parse_json(body), CommandContext(actor="test"))
+        await self.ingest.upkeep.settle()  # latest values and marks drained (tests/timeseries/test_upkeep.py: before)
         await self.storage.after_write()
         return result
 

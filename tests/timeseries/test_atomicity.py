@@ -30,7 +30,7 @@ async def test_a_failure_after_the_merge_leaves_nothing_behind(ts: TimeSeries) -
     with pytest.raises(asyncpg.RaiseError):
         await ts.send(rows)
     assert await ts.stored() == []
-    for table in ("latest_readings", "rollup_dirty", "series_alert_state"):
+    for table in ("latest_readings", "rollup_dirty", "series_alert_state", "ingest_upkeep"):
         assert await ts.pool.fetchval(f"SELECT count(*) FROM {table}") in (0, None), table
     await ts.pool.execute("DROP TRIGGER fail_alerts ON events")
     result = await ts.send(rows)
@@ -39,12 +39,12 @@ async def test_a_failure_after_the_merge_leaves_nothing_behind(ts: TimeSeries) -
 
 async def test_a_backend_killed_mid_merge_leaves_nothing_behind(ts: TimeSeries) -> None:
     await ts.register("d1", "temp")
-    # Make the merge slow enough to be caught in the act: a trigger that sleeps on the latest upsert.
+    # Make the merge slow enough to be caught in the act: a trigger that sleeps on the upkeep row.
     await ts.pool.execute(
         """
         CREATE FUNCTION slow_latest() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
-        CREATE TRIGGER slow_latest BEFORE INSERT ON latest_readings FOR EACH ROW EXECUTE FUNCTION slow_latest();
+        CREATE TRIGGER slow_latest BEFORE INSERT ON ingest_upkeep FOR EACH ROW EXECUTE FUNCTION slow_latest();
         """
     )
     rows = [reading("d1", "temp", T0 + timedelta(seconds=i), float(i)) for i in range(500)]
@@ -55,7 +55,7 @@ async def test_a_backend_killed_mid_merge_leaves_nothing_behind(ts: TimeSeries) 
         killed = bool(
             await ts.pool.fetchval(
                 "SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query LIKE '%INSERT INTO latest_readings%' "
+                "WHERE datname = current_database() AND query LIKE '%INSERT INTO ingest_upkeep%' "
                 "AND pid <> pg_backend_pid()"
             )
         )
@@ -64,6 +64,7 @@ async def test_a_backend_killed_mid_merge_leaves_nothing_behind(ts: TimeSeries) 
     assert killed
     with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
         await task
-    await ts.pool.execute("DROP TRIGGER slow_latest ON latest_readings")
+    await ts.pool.execute("DROP TRIGGER slow_latest ON ingest_upkeep")
     assert await ts.stored() == []
-    assert await ts.pool.fetchval("SELECT count(*) FROM latest_readings") == 0
+    for table in ("latest_readings", "ingest_upkeep"):
+        assert await ts.pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table

@@ -1,5 +1,6 @@
 """``ReadingsIngest``: a parsed batch is validated, stored and evaluated against thresholds in one
-transaction (a request is all or nothing)."""
+transaction (a request is all or nothing). The upkeep of ``latest_readings`` and the rollup marks is
+recorded in that transaction and applied after the commit (``timeseries/upkeep.py``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sensorhub.ingest.rows import Parsed, Rejection
 from sensorhub.ingest.validation import Validated, validate
 from sensorhub.observability import INGEST_BATCH_SECONDS, READINGS_DUPLICATE, READINGS_INGESTED, READINGS_REJECTED
 from sensorhub.timeseries.store import TimeSeriesStore, days_of, is_missing_partition
+from sensorhub.timeseries.upkeep import Drainer
 
 ATTEMPTS = 3
 
@@ -33,6 +35,7 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     alerts_raised: int = 0
     alerts_resolved: int = 0
+    upkeep: bool = False  # an upkeep row was committed with the batch
 
 
 class ReadingsIngest:
@@ -46,8 +49,12 @@ class ReadingsIngest:
         retention_days: int,
         clock: Callable[[], datetime] = utc_now,
         notifier: AppendNotifier | None = None,
+        upkeep_delay: float | None = 0.05,
     ) -> None:
         self._pool = pool
+        # ``upkeep_delay``: seconds from a commit to the background drain of its upkeep (batches
+        # committed meanwhile are drained together); ``None``: drained before ``ingest`` returns.
+        self.upkeep = Drainer(pool, upkeep_delay)
         self._notifier = notifier
         self._store = store
         self.catalog = catalog
@@ -61,6 +68,8 @@ class ReadingsIngest:
             devices = await self.catalog.get(conn, {r.device_id for _, r in parsed.readings})
             checked = validate(parsed, devices, self._clock(), self._retention_days)
             result = await self._store_and_evaluate(conn, checked, devices, context)
+            if result.upkeep:
+                await self.upkeep.after_commit(conn)
         if self._notifier is not None and (result.alerts_raised or result.alerts_resolved):
             self._notifier.committed()  # alert events committed with the readings
         result.rejected.sort(key=lambda r: r.index)
@@ -92,6 +101,7 @@ class ReadingsIngest:
         thresholds = {(d.device_id, m) for d in devices.values() for m in d.thresholds}
         written = await self._store.write(conn, checked.accepted, thresholds)
         result = IngestResult(written.inserted, checked.duplicates + written.duplicates, list(checked.rejected))
+        result.upkeep = written.upkeep
         if written.to_evaluate:
             async with postgres_unit_of_work(conn, self._codec, context=context) as uow:
                 evaluation = await evaluate_batch(

@@ -34,11 +34,12 @@ async def device(conn: Conn, device_id: str) -> Row | None:
 
 
 async def last_seen(conn: Conn, device_ids: list[str]) -> dict[str, datetime]:
-    """Time of each device's newest reading, from the time-series store's ``latest_readings``."""
+    """Time of each device's newest reading, from the time-series store's ``latest_readings_now``."""
     if not device_ids:
         return {}
     rows = await conn.fetch(
-        "SELECT device_id, max(time) AS seen FROM latest_readings WHERE device_id = ANY($1::text[]) GROUP BY device_id",
+        "SELECT device_id, max(time) AS seen FROM latest_readings_now WHERE device_id = ANY($1::text[]) "
+        "GROUP BY device_id",
         device_ids,
     )
     return {r["device_id"]: r["seen"] for r in rows}

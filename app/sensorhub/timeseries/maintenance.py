@@ -2,7 +2,8 @@
 
 1. partitions for today and ``partitions_ahead_days`` ahead (plain PostgreSQL; TimescaleDB makes
    chunks on insert);
-2. hourly rollups for every hour ingest marked (late readings included);
+2. ingest upkeep left pending (a crash between an ingest commit and its drain: ``upkeep.py``), then
+   hourly rollups for every hour ingest marked (late readings included);
 3. compression: each day wholly older than ``compress_after_days`` is packed (``compression.py``);
 4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
    configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
@@ -26,7 +27,7 @@ from sensorhub.db import Conn
 from sensorhub.eventstore.postgres import PostgresEventStore
 from sensorhub.observability import get_logger
 from sensorhub.settings import Settings
-from sensorhub.timeseries import compression, rollups
+from sensorhub.timeseries import compression, rollups, upkeep
 from sensorhub.timeseries.archive import ArchiveSink, archive_day, sink_for
 from sensorhub.timeseries.store import TimeSeriesStore
 
@@ -39,6 +40,7 @@ class MaintenanceReport:
     ran: bool
     engine: str = ""
     partitions_created: list[str] = field(default_factory=list)
+    upkeep_drained: int = 0
     hours_rolled_up: int = 0
     days_compressed: list[str] = field(default_factory=list)
     readings_compressed: int = 0
@@ -107,6 +109,7 @@ async def _run(
     report.partitions_created = await store.engine.ensure_partitions(
         conn, today, today + timedelta(days=policy.partitions_ahead_days)
     )
+    report.upkeep_drained = await upkeep.drain_all(conn)
     report.hours_rolled_up = await rollups.refresh(conn, policy.rollup_batch_hours)
     raw_cutoff = start_of_day(now) - timedelta(days=policy.raw_retention_days)
     partitions = await store.engine.partitions(conn)

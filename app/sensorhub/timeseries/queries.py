@@ -1,9 +1,10 @@
 """SQL for readings queries: raw ranges and epoch-aligned buckets with gap filling, on any engine.
 
-Buckets of whole hours merge the hourly rollups that are current with raw rows for the other
-hours (``numeric`` sums, so the result equals raw rows alone); other buckets come from raw rows,
-summed as ``float8`` in reading-time order (deterministic on every engine and plan). Gap filling
-is done in SQL with window functions over a ``generate_series`` grid.
+Buckets of whole hours merge the hourly rollups that are current (not marked in ``rollup_dirty``
+nor named by pending ingest upkeep, see ``upkeep.py``) with raw rows for the other hours
+(``numeric`` sums, so the result equals raw rows alone); other buckets come from raw rows, summed as
+``float8`` in reading-time order (deterministic on every engine and plan). Gap filling is done in SQL
+with window functions over a ``generate_series`` grid.
 """
 
 from __future__ import annotations
@@ -40,15 +41,21 @@ GROUP BY 1
 """
 
 _ROLLUP_BUCKETS = f"""
-WITH usable AS (
+WITH stale AS (
+    -- Hours whose rollup may be stale: marked, or named by ingest upkeep not yet drained.
+    SELECT d.bucket AS hour FROM rollup_dirty d
+    WHERE d.device_id = $1 AND d.metric = $2 AND d.bucket >= date_bin('1 hour', $3, {EPOCH}) AND d.bucket < $4
+    UNION
+    SELECT u.bucket FROM ingest_upkeep k
+    CROSS JOIN LATERAL unnest(k.hour_devices, k.hour_metrics, k.hours) AS u(device_id, metric, bucket)
+    WHERE u.device_id = $1 AND u.metric = $2 AND u.bucket >= date_bin('1 hour', $3, {EPOCH}) AND u.bucket < $4
+), usable AS (
     SELECT r.bucket AS hour, {{usable}}
     FROM readings_hourly r
     WHERE r.device_id = $1 AND r.metric = $2 AND r.bucket >= $3 AND r.bucket + interval '1 hour' <= $4
-      AND NOT EXISTS (SELECT 1 FROM rollup_dirty d
-                      WHERE d.device_id = r.device_id AND d.metric = r.metric AND d.bucket = r.bucket)
+      AND NOT EXISTS (SELECT 1 FROM stale s WHERE s.hour = r.bucket)
 ), needed AS (
-    SELECT d.bucket AS hour FROM rollup_dirty d
-    WHERE d.device_id = $1 AND d.metric = $2 AND d.bucket >= date_bin('1 hour', $3, {EPOCH}) AND d.bucket < $4
+    SELECT hour FROM stale
     UNION SELECT date_bin('1 hour', $3, {EPOCH}) WHERE date_bin('1 hour', $3, {EPOCH}) <> $3
     UNION SELECT date_bin('1 hour', $4, {EPOCH}) WHERE date_bin('1 hour', $4, {EPOCH}) <> $4
 ), fresh AS (

@@ -1,8 +1,9 @@
 """The time-series store: one interface over every engine (see ``engines.py``).
 
 It owns all SQL of the ingest transaction (``write`` and ``set_open_alerts``): the series lock,
-the staged ``COPY`` and the merge into ``readings``, ``latest_readings`` and ``rollup_dirty``. The
-caller owns the transaction, so a request is all or nothing.
+the staged ``COPY`` and the merge into ``readings`` and ``ingest_upkeep`` (whose drain after the
+commit keeps ``latest_readings`` and ``rollup_dirty``, see ``upkeep.py``). The caller owns the
+transaction, so a request is all or nothing.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ SELECT device_id, metric FROM unnest($1::text[], $2::text[]) AS t(device_id, met
 ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
-# Locks the batch's series in a fixed order (no deadlock) and reads their open alert under the lock.
+# Locks the staged batch's series in a fixed order (no deadlock) and reads their open alert under the
+# lock (a statement of its own, before the merge's: the merge's snapshot then sees what the previous
+# holder committed).
 _LOCK_SERIES = """
 SELECT s.device_id, s.metric, s.open_alert_id
-FROM series_alert_state s JOIN unnest($1::text[], $2::text[]) AS w(device_id, metric) USING (device_id, metric)
+FROM series_alert_state s
+WHERE (s.device_id, s.metric) IN (SELECT device_id, metric FROM readings_staging)
 ORDER BY s.device_id, s.metric
 FOR UPDATE OF s
 """
@@ -58,9 +62,11 @@ _STAGING = (
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
 
-# One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the latest
-# reading per series, the rollup hours made stale, and the new readings of the locked series ($1/$2)
-# for alert evaluation.
+# One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the batch's
+# upkeep row (the newest new reading per series and the hours with new readings, applied to
+# ``latest_readings`` and ``rollup_dirty`` after the commit, see ``upkeep.py``), and the new readings
+# of the locked series ($1/$2) for alert evaluation: those newer than the series' newest reading
+# stored before this statement (``latest_readings`` or a pending upkeep row, whichever is newer).
 _MERGE = f"""
 WITH ins AS (
     INSERT INTO readings (device_id, metric, time, value)
@@ -68,39 +74,39 @@ WITH ins AS (
     WHERE NOT ({PACKED_ALREADY})
     ON CONFLICT DO NOTHING
     RETURNING device_id, metric, time, value
-), newest AS (
-    -- One row per series (its newest new reading), and only where it is newer than the stored one:
-    -- no row lock or tuple rewrite for a series whose batch is all older.
-    INSERT INTO latest_readings AS l (device_id, metric, time, value)
-    SELECT n.device_id, n.metric, n.time, n.value
-    FROM (SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value FROM ins
-          ORDER BY device_id, metric, time DESC) n
-    LEFT JOIN latest_readings o USING (device_id, metric)
-    WHERE o.time IS NULL OR n.time > o.time
-    ORDER BY n.device_id, n.metric
-    ON CONFLICT (device_id, metric) DO UPDATE SET time = excluded.time, value = excluded.value
-    WHERE excluded.time > l.time
-), dirty AS (
-    -- An odd generation is a mark maintenance has not claimed: it is only locked (no rewrite), and
-    -- the lock makes maintenance's claim wait for (or skip) this transaction, so the rollup it
-    -- computes afterwards sees these readings. An even generation has been claimed by a
-    -- maintenance run that may already be recomputing: bump it (to odd) so that run keeps the mark.
-    INSERT INTO rollup_dirty AS d (device_id, metric, bucket)
-    SELECT DISTINCT device_id, metric, date_bin('1 hour', time, {EPOCH}) FROM ins
-    ORDER BY 1, 2, 3
-    ON CONFLICT (device_id, metric, bucket) DO UPDATE SET generation = d.generation + 1
-    WHERE d.generation % 2 = 0
+), upkeep AS (
+    INSERT INTO ingest_upkeep
+        (latest_devices, latest_metrics, latest_times, latest_values, hour_devices, hour_metrics, hours)
+    SELECT n.devices, n.metrics, n.times, n.vals, h.devices, h.metrics, h.hours
+    FROM (SELECT array_agg(device_id) AS devices, array_agg(metric) AS metrics, array_agg(time) AS times,
+                 array_agg(value) AS vals
+          FROM (SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value FROM ins
+                ORDER BY device_id, metric, time DESC) x) n,
+         (SELECT array_agg(device_id) AS devices, array_agg(metric) AS metrics, array_agg(bucket) AS hours
+          FROM (SELECT DISTINCT device_id, metric, date_bin('1 hour', time, {EPOCH}) AS bucket FROM ins) y) h
+    WHERE n.devices IS NOT NULL
+    RETURNING id
 ), watched AS (
     SELECT * FROM unnest($1::text[], $2::text[]) AS w(device_id, metric)
+), before AS (
+    SELECT w.device_id, w.metric, greatest(l.time, p.time) AS time
+    FROM watched w
+    LEFT JOIN latest_readings l USING (device_id, metric)
+    LEFT JOIN (
+        SELECT u.device_id, u.metric, max(u.time) AS time
+        FROM ingest_upkeep k
+        CROSS JOIN LATERAL unnest(k.latest_devices, k.latest_metrics, k.latest_times) AS u(device_id, metric, time)
+        WHERE cardinality($1::text[]) > 0
+        GROUP BY 1, 2
+    ) p USING (device_id, metric)
 )
 SELECT 0 AS part, NULL::text AS device_id, NULL::text AS metric, NULL::timestamptz AS time,
-       NULL::float8 AS value, (SELECT count(*) FROM ins) AS inserted
+       NULL::float8 AS value, (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upkeep) AS upkeep
 UNION ALL
-SELECT 1, i.device_id, i.metric, i.time, i.value, NULL
+SELECT 1, i.device_id, i.metric, i.time, i.value, NULL, NULL
 FROM ins i
-JOIN watched w USING (device_id, metric)
-LEFT JOIN latest_readings l USING (device_id, metric)
-WHERE l.time IS NULL OR i.time > l.time
+JOIN before b USING (device_id, metric)
+WHERE b.time IS NULL OR i.time > b.time
 ORDER BY part, device_id, metric, time
 """
 
@@ -125,6 +131,8 @@ class WriteOutcome:
     to_evaluate: list[Reading] = field(default_factory=list)
     # The open alert of every locked series (``None``: no open alert).
     open_alerts: dict[Series, str | None] = field(default_factory=dict)
+    # An ``ingest_upkeep`` row was written: drain it after the commit (``upkeep.py``).
+    upkeep: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,12 +201,10 @@ class TimeSeriesStore:
         batch's series that have an alert state (series in ``thresholds`` get one first)."""
         if not readings:
             return WriteOutcome(0, 0)
-        series = sorted({(r.device_id, r.metric) for r in readings})
-        with_threshold = [s for s in series if s in thresholds]
-        if with_threshold:
-            await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
-        locked = await conn.fetch(_LOCK_SERIES, [s[0] for s in series], [s[1] for s in series])
-        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
+        if thresholds:
+            with_threshold = sorted({(r.device_id, r.metric) for r in readings} & set(thresholds))
+            if with_threshold:
+                await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
         # Shared day locks, taken before the merge's snapshot: a compression of one of these days
         # commits wholly before the merge or starts after this transaction (see ``compression.py``).
         # Same round trip as the staging DDL.
@@ -208,11 +214,13 @@ class TimeSeriesStore:
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
             columns=("device_id", "metric", "time", "value"),
         )
+        locked = await conn.fetch(_LOCK_SERIES)
+        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
         watched = sorted(open_alerts)
         rows = await conn.fetch(_MERGE, [s[0] for s in watched], [s[1] for s in watched])
         inserted = int(rows[0]["inserted"])
         evaluate = [Reading(r["device_id"], r["metric"], r["time"], r["value"]) for r in rows[1:]]
-        return WriteOutcome(inserted, len(readings) - inserted, evaluate, open_alerts)
+        return WriteOutcome(inserted, len(readings) - inserted, evaluate, open_alerts, bool(rows[0]["upkeep"]))
 
     async def set_open_alerts(self, conn: Conn, changes: Sequence[tuple[str, str, str | None]]) -> None:
         """Record each series' open alert after evaluation (rows locked by ``write``)."""
@@ -256,15 +264,15 @@ class TimeSeriesStore:
 
     async def latest(self, conn: Conn, device_id: str) -> list[tuple[str, Point]]:
         rows = await conn.fetch(
-            "SELECT metric, time, value FROM latest_readings WHERE device_id = $1 ORDER BY metric", device_id
+            "SELECT metric, time, value FROM latest_readings_now WHERE device_id = $1 ORDER BY metric", device_id
         )
         return [(r["metric"], Point(r["time"], r["value"])) for r in rows]
 
     async def latest_of_devices(self, conn: Conn, device_ids: Sequence[str]) -> list[LatestRow]:
         """The latest reading of every series of these devices, as ``(device_id, metric, time, value)``
-        rows in no particular order, from ``latest_readings`` (kept by ingest)."""
+        rows in no particular order, from ``latest_readings_now`` (kept by ingest and its upkeep)."""
         return await conn.fetch(
-            "SELECT device_id, metric, time, value FROM latest_readings WHERE device_id = ANY($1::text[])",
+            "SELECT device_id, metric, time, value FROM latest_readings_now WHERE device_id = ANY($1::text[])",
             list(device_ids),
         )
 
