@@ -276,7 +276,8 @@ async def test_a_purged_device_gets_nothing_back_from_its_pending_upkeep(ts: Tim
     await ts.register("d1", "temp")
     await ts.register("d2", "temp")
     pending = _never_draining(ts)
-    await _send(pending, [reading(d, "temp", T0 + timedelta(minutes=i), 1.0 + i) for i in range(3) for d in ("d1", "d2")])
+    rows = [reading(d, "temp", T0 + timedelta(minutes=i), 1.0 + i) for i in range(3) for d in ("d1", "d2")]
+    await _send(pending, rows)
     async with ts.pool.acquire() as conn:
         assert await upkeep.pending(conn) == 1
         await purge_device(conn, "d1")
