@@ -124,7 +124,8 @@ async def open_timeseries(services: Services) -> TimeSeries | None:
             return None
         try:
             store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
-            method = compression_method(store.info, settings.compression)
+            # What the maintenance worker runs here: `off` too when the days turn compression off.
+            method = compression_method(store.info, settings.compression if settings.compress_after_days else "off")
         except EngineError as exc:
             services.readiness["timeseries"] = fixed(CheckResult(False, str(exc)))
             log.error("time-series engine unavailable", error=str(exc))
