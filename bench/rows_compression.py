@@ -169,6 +169,9 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     registry = build_registry()
     ingest = ReadingsIngest(ctx.pool, store, EventStoreDeviceCatalog(registry), registry, retention_days=30)
     gen = Batches(all_series, sz.readings, sz.reading_batch)
+    # Its own window, a day after the library ingest row's (whose readings it would otherwise repeat) and
+    # after the day the compression row packs (older rows than the newest packed day are probed against it).
+    gen.origin += timedelta(days=1)
     devices = max(1, sz.series // 3)
     per_day = min(1440, max(24, 2 * sz.readings // (devices * 3)))
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
