@@ -53,6 +53,7 @@ from sensorhub.runtime import (
     redis_ping,
 )
 from sensorhub.settings import Settings, load_settings
+from sensorhub.timeseries.compression import method_for as compression_method
 from sensorhub.timeseries.engines import EngineError
 from sensorhub.timeseries.store import TimeSeriesStore
 
@@ -143,6 +144,8 @@ async def open_timeseries(services: Services) -> TimeSeries | None:
             return None
         try:
             store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
+            # What the maintenance worker runs here: `off` too when the days turn compression off.
+            method = compression_method(store.info, settings.compression if settings.compress_after_days else "off")
         except EngineError as exc:
             services.readiness["timeseries"] = fixed(CheckResult(False, str(exc)))
             log.error("time-series engine unavailable", error=str(exc))
@@ -156,8 +159,8 @@ async def open_timeseries(services: Services) -> TimeSeries | None:
         notifier=services.append_notifier,
     )
     services.readiness["timeseries"] = fixed(CheckResult(True, store.info.describe(), critical=False))
-    log.info("time-series engine", engine=store.info.name, detail=store.info.describe())
-    return TimeSeries(store, ingest)
+    log.info("time-series engine", engine=store.info.name, detail=store.info.describe(), compression=method)
+    return TimeSeries(store, ingest, method)
 
 
 def fixed(result: CheckResult) -> ReadinessCheck:

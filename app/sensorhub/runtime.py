@@ -23,6 +23,7 @@ from sensorhub.ingest.service import ReadingsIngest
 from sensorhub.observability import REDIS_UP, get_logger
 from sensorhub.projections.cache import ReadCache
 from sensorhub.settings import Settings
+from sensorhub.timeseries.compression import Method
 from sensorhub.timeseries.store import TimeSeriesStore
 
 log = get_logger("sensorhub")
@@ -47,6 +48,7 @@ class TimeSeries:
 
     store: TimeSeriesStore
     ingest: ReadingsIngest
+    compression: Method = "packed"  # what SENSORHUB_COMPRESSION resolved to on this server
 
 
 @dataclass

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SENSORHUB_"
@@ -93,8 +93,14 @@ class Settings(BaseSettings):
     compress_after_days: int = Field(
         0,
         ge=0,
-        description="Days wholly older than this many days are compressed by maintenance (packed layout, or the "
-        "TimescaleDB columnstore under the Timescale licence); 0: off. Keep it below `SENSORHUB_RAW_RETENTION_DAYS`.",
+        description="Days wholly older than this many days are compressed by maintenance (with the method "
+        "`SENSORHUB_COMPRESSION` picks); 0: off. Keep it below `SENSORHUB_RAW_RETENTION_DAYS`.",
+    )
+    compression: Literal["auto", "native", "packed", "off"] = Field(
+        "auto",
+        description="How sealed days are compressed: `auto` (TimescaleDB's native columnstore when the server's "
+        "`timescaledb.license` is `timescale`, else the packed layout), `native` (the columnstore; any other server "
+        "is a start-up error), `packed` (the packed layout on any engine) or `off`. docs/compression.md",
     )
     alert_archive_after_days: int = Field(
         0,
@@ -207,6 +213,16 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_snapshot_every(cls, value: object) -> object:
         return _json_object(value, '{"Device": 50, "Alert": 0}')
+
+    @field_validator("compression")
+    @classmethod
+    def _check_compression(cls, value: str, info: ValidationInfo) -> str:
+        if value in ("native", "packed") and info.data.get("compress_after_days") == 0:
+            raise ValueError(
+                f"`{value}` asks for compression but SENSORHUB_COMPRESS_AFTER_DAYS is 0 (off): set the days "
+                "(e.g. 7), or use `auto` or `off`"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,10 @@ NFS_PORT = 2049
 # S3 refuses a lifecycle rule whose Glacier transition comes less than 30 days after its Standard-IA one
 # (objects must stay 30 days in Standard-IA), and Standard-IA itself only from day 30.
 MIN_DAYS_IN_IA = 30
+# The archive's cold tier: the coldest class Athena still queries and a GET reads without a restore.
+ARCHIVE_COLD_CLASS = "GLACIER_IR"
+# Classes whose objects Athena skips or fails on and a GET refuses until RestoreObject: never for the archive.
+UNQUERYABLE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # Athena refuses a per-query bytes-scanned cutoff below 10 MB.
 MIN_BYTES_SCANNED_CUTOFF = 10_000_000
 
@@ -138,8 +142,12 @@ class Storage(pulumi.ComponentResource):
                         aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
                             days=s.archive_ia_after_days, storage_class="STANDARD_IA"
                         ),
+                        # Glacier *Instant* Retrieval: Athena reads it and a plain GET works, so archived
+                        # days stay queryable and restorable. Flexible Retrieval (GLACIER) or Deep Archive
+                        # would make them invisible to Athena and fail `sensorhub archive restore` until
+                        # each object is restored with RestoreObject (docs/archive.md).
                         aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                            days=s.archive_glacier_after_days, storage_class="GLACIER"
+                            days=s.archive_glacier_after_days, storage_class=ARCHIVE_COLD_CLASS
                         ),
                     ],
                     expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(

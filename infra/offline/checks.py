@@ -388,6 +388,10 @@ def _secret_names(spec: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 # value it cannot parse. These are the forms Athena documents (partition-projection-supported-types).
 GLUE_TABLE = "aws:glue/catalogTable:CatalogTable"
 ATHENA_WORKGROUP = "aws:athena/workgroup:Workgroup"
+S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+# Storage classes Athena skips (Flexible Retrieval) or fails on (Deep Archive), and whose objects a GET
+# refuses until RestoreObject: data moved there is no longer queryable nor restorable by the service.
+ATHENA_UNREADABLE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 PROJECTION_TYPES = {"enum", "integer", "date", "injected"}
 PROJECTION_KEYS = {
     "enum": {"type", "values"},
@@ -503,6 +507,24 @@ def workgroup_problems(workgroup: Mapping[str, Any], where: str) -> Problems:
     return problems
 
 
+def lifecycle_problems(lifecycle: Mapping[str, Any], name: str, table: Mapping[str, Any], table_name: str) -> Problems:
+    """An enabled lifecycle rule that moves a table's objects to a class Athena cannot read."""
+    location = str(table.get("storageDescriptor", {}).get("location", ""))
+    key = location.removeprefix("s3://").partition("/")[2]
+    problems: Problems = []
+    for rule in lifecycle.get("rules") or []:
+        prefix = str((rule.get("filter") or {}).get("prefix") or rule.get("prefix") or "")
+        if rule.get("status") != "Enabled" or not (key.startswith(prefix) or prefix.startswith(key)):
+            continue
+        for transition in rule.get("transitions") or []:
+            if transition.get("storageClass") in ATHENA_UNREADABLE_CLASSES:
+                problems.append(
+                    f"{name}: rule {rule.get('id')} moves {table_name}'s objects to {transition['storageClass']} after "
+                    f"{transition.get('days')} days: Athena cannot read that class (use GLACIER_IR)"
+                )
+    return problems
+
+
 def archive_query_problems(graph: Graph) -> Problems:
     """What Athena would refuse in the Glue tables' projection and the workgroups, and results kept
     inside a table's location (Athena would read them back as data)."""
@@ -510,6 +532,9 @@ def archive_query_problems(graph: Graph) -> Problems:
     tables = graph.of_type(GLUE_TABLE)
     for table in tables:
         problems += projection_problems(table.props, table.name)
+    for lifecycle in graph.of_type(S3_LIFECYCLE):
+        for table in tables:
+            problems += lifecycle_problems(lifecycle.props, lifecycle.name, table.props, table.name)
     for group in graph.of_type(ATHENA_WORKGROUP):
         problems += workgroup_problems(group.props, group.name)
         output = group.props.get("configuration", {}).get("resultConfiguration", {}).get("outputLocation", "")

@@ -14,7 +14,14 @@ from sensorhub.settings import Settings
 from sensorhub.timeseries import archive_format
 
 from infra.components import archive_catalog as catalog
-from infra.offline.checks import ATHENA_WORKGROUP, GLUE_TABLE, archive_query_problems, java_date_format
+from infra.components import storage
+from infra.offline.checks import (
+    ATHENA_UNREADABLE_CLASSES,
+    ATHENA_WORKGROUP,
+    GLUE_TABLE,
+    archive_query_problems,
+    java_date_format,
+)
 from infra.offline.mocks import Graph, read_stack_config, stack_file
 from tests.infra.conftest import recorded
 from tests.infra.variants import changed
@@ -101,6 +108,17 @@ def test_athena_would_accept_the_projection_and_the_workgroup(graph: Graph) -> N
     assert archive_query_problems(graph) == []
 
 
+def test_the_archive_stays_queryable_by_athena_in_every_storage_class_it_is_moved_to(graph: Graph) -> None:
+    """The lifecycle's cold tier is Glacier Instant Retrieval: Athena reads it and a plain GET (the
+    restore command) works; Flexible Retrieval would hide archived days from both."""
+    rule = _one(graph, LIFECYCLE).props["rules"][0]
+    assert rule["id"] == "archive-tiering" and rule["filter"]["prefix"] == ""
+    classes = [t["storageClass"] for t in rule["transitions"]]
+    assert classes == ["STANDARD_IA", storage.ARCHIVE_COLD_CLASS] and storage.ARCHIVE_COLD_CLASS == "GLACIER_IR"
+    assert not set(classes) & storage.UNQUERYABLE_CLASSES
+    assert storage.UNQUERYABLE_CLASSES == ATHENA_UNREADABLE_CLASSES
+
+
 def _params(change: dict[str, str | None]) -> Any:
     def edit(inputs: dict[str, Any]) -> None:
         for key, value in change.items():
@@ -117,6 +135,12 @@ def _config(path: tuple[str, ...], value: Any) -> Any:
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
+    return edit
+
+
+def _tier_to(storage_class: str) -> Any:
+    def edit(inputs: dict[str, Any]) -> None:
+        inputs["rules"][0]["transitions"][-1]["storageClass"] = storage_class
     return edit
 
 
@@ -141,6 +165,9 @@ DEFECTS = {
     "results inside the table": (ATHENA_WORKGROUP, lambda i: i["configuration"]["resultConfiguration"].update(
         outputLocation=i["configuration"]["resultConfiguration"]["outputLocation"].replace(
             "athena-results/", "archive/readings/results/"))),
+    # Flexible Retrieval (the class this rule used before) and Deep Archive: Athena cannot read them.
+    "archive tiered to Glacier Flexible Retrieval": (LIFECYCLE, _tier_to("GLACIER")),
+    "archive tiered to Glacier Deep Archive": (LIFECYCLE, _tier_to("DEEP_ARCHIVE")),
 }
 
 

@@ -151,7 +151,7 @@ def test_s3_versioning_lifecycle_and_public_access(graph: Graph) -> None:
     versioning = graph.of_type("aws:s3/bucketVersioning:BucketVersioning")[0].props
     assert versioning["versioningConfiguration"]["status"] == "Enabled"
     rule = graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].props["rules"][0]
-    assert [t["storageClass"] for t in rule["transitions"]] == ["STANDARD_IA", "GLACIER"]
+    assert [t["storageClass"] for t in rule["transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
     assert rule["expiration"]["days"] > rule["transitions"][-1]["days"]
     block = graph.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0].props
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",

@@ -94,7 +94,8 @@ async def test_the_job_packs_sealed_days_only_and_every_answer_stays_the_same(ts
     assert sum(r["readings"] for r in progress) == report.readings_compressed
     assert len({r["device_group"] for r in progress}) > 1  # one transaction per device group
     async with ts.pool.acquire() as conn:
-        storage = await compression.storage_report(conn, ts.store.info, await ts.store.engine.partitions(conn))
+        parts = await ts.store.engine.partitions(conn)
+        storage = await compression.storage_report(conn, compression.method_for(ts.store.info), parts)
     assert storage.method == "packed" and storage.days_compressed == 2
     assert {d.day.isoformat(): d.packed_readings for d in storage.days if d.packed_readings} == {
         "2030-01-06": 1132,

@@ -28,7 +28,7 @@ DEVICE = {
 
 @pytest.fixture
 async def client(engine_database_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with client_for(settings_for(engine_database_url)) as c:
+    async with client_for(settings_for(engine_database_url, compress_after_days="2")) as c:
         yield c
 
 
@@ -70,3 +70,24 @@ async def test_storage_per_day_before_and_after_packing(client: AsyncTestClient[
 
 async def test_storage_needs_the_admin_scope(client: AsyncTestClient[Any]) -> None:
     assert (await client.get("/v1/admin/storage")).status_code == 401
+
+
+@pytest.mark.parametrize(("env", "method"), [({}, "off"), ({"compression": "off", "compress_after_days": "2"}, "off"),
+                                             ({"compression": "packed", "compress_after_days": "2"}, "packed")])
+async def test_the_storage_view_names_the_method_the_settings_resolve_to(
+    engine_database_url: str, env: dict[str, str], method: str
+) -> None:
+    async with client_for(settings_for(engine_database_url, **env)) as c:
+        body = (await c.get("/v1/admin/storage", headers=auth())).json()
+    assert body["compression"] == method
+
+
+async def test_native_compression_on_a_server_without_the_licence_fails_readiness(engine_database_url: str) -> None:
+    settings = settings_for(engine_database_url, compression="native", compress_after_days="2")
+    async with client_for(settings) as c:
+        ready = await c.get("/health/ready")
+        storage = await c.get("/v1/admin/storage", headers=auth())
+    assert ready.status_code == 503
+    detail = ready.json()["checks"]["timeseries"]["detail"]
+    assert "SENSORHUB_COMPRESSION=native" in detail and "timescaledb.license" in detail
+    assert storage.status_code == 503

@@ -52,3 +52,22 @@ def test_environment_is_read_by_default(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(SettingsError, match="SENSORHUB_PORT"):
         load_settings()
     assert Settings.model_fields["port"].description
+
+
+def test_compression_choices_and_their_days() -> None:
+    assert load_settings({}).compression == "auto"
+    for choice in ("auto", "native", "packed", "off"):
+        env = {"SENSORHUB_COMPRESSION": choice, "SENSORHUB_COMPRESS_AFTER_DAYS": "7"}
+        assert load_settings(env).compression == choice
+    assert load_settings({"SENSORHUB_COMPRESSION": "off"}).compression == "off"
+    with pytest.raises(SettingsError) as info:
+        load_settings({"SENSORHUB_COMPRESSION": "columnstore"})
+    assert "SENSORHUB_COMPRESSION" in str(info.value) and "'native'" in str(info.value)
+    # Asking for a method while the days say "off" is a contradiction, named as such.
+    for choice in ("native", "packed"):
+        with pytest.raises(SettingsError) as info:
+            load_settings({"SENSORHUB_COMPRESSION": choice})
+        assert info.value.problems == [
+            f"SENSORHUB_COMPRESSION: `{choice}` asks for compression but SENSORHUB_COMPRESS_AFTER_DAYS is 0 (off): "
+            f"set the days (e.g. 7), or use `auto` or `off` (got '{choice}')"
+        ]

@@ -18,6 +18,7 @@ from sensorhub import apikeys, migrations
 from sensorhub.db import connect
 from sensorhub.observability import configure_logging, get_logger
 from sensorhub.settings import Settings, SettingsError, load_settings
+from sensorhub.timeseries.engines import EngineError
 from sensorhub.timeseries.engines import prepare as prepare_timeseries
 
 T = TypeVar("T")
@@ -46,6 +47,9 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         click.echo(f"sensorhub: cannot reach the database: {exc}", err=True)
     except migrations.MigrationError as exc:
         click.echo(f"sensorhub: {exc}", err=True)
+    except EngineError as exc:  # the engine or compression method asked for cannot run on this database
+        click.echo(f"sensorhub: {exc}", err=True)
+        sys.exit(2)
     sys.exit(1)
 
 

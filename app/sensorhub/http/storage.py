@@ -40,7 +40,7 @@ class StorageView(msgspec.Struct):
 async def _report(pool: asyncpg.Pool, timeseries: TimeSeries) -> StorageReport:
     store = timeseries.store
     async with pool.acquire() as conn:
-        report = await storage_report(conn, store.info, await store.engine.partitions(conn))
+        report = await storage_report(conn, timeseries.compression, await store.engine.partitions(conn))
     _set_gauges(report)
     return report
 

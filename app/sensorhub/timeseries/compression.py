@@ -13,11 +13,20 @@ shared (``day_locks_sql``) before its write statement, the job holds it exclusiv
 group's transaction, so neither statement works from a snapshot taken before the other committed.
 
 On a TimescaleDB server with the Timescale licence the native columnstore (segment by series,
-order by time) is used instead: the job compresses whole chunks with ``compress_chunk``.
+order by time) can be used instead: the job compresses whole chunks with ``compress_chunk``.
+``SENSORHUB_COMPRESSION`` chooses (``method_for``): ``auto`` (the columnstore where the licence
+allows it, else packed), ``native``, ``packed`` or ``off``.
+
+Readers never see a day twice: a group's raw rows are deleted and its packed rows written by one
+statement, so every snapshot sees one side or the other. Truncating the emptied partition is the
+one step that is not MVCC-safe (a snapshot taken before the last group committed would find the
+partition empty *and* not see the packed rows: the day missing), so it first waits until no
+transaction that began before the packing committed still holds a snapshot (``_wait_for_older_snapshots``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,11 +36,13 @@ from typing import Literal
 from sensorhub.db import Conn
 from sensorhub.observability import get_logger
 from sensorhub.timeseries.device_groups import device_group
-from sensorhub.timeseries.engines import EngineInfo, Partition, day_start
+from sensorhub.timeseries.engines import EngineError, EngineInfo, Partition, day_start
 
 DAY_LOCK = 0x5E5E_000F  # pg_advisory_xact_lock(DAY_LOCK, days since 1970-01-01)
 EPOCH_DAY = date(1970, 1, 1)
-Method = Literal["packed", "columnstore"]
+Choice = Literal["auto", "native", "packed", "off"]  # SENSORHUB_COMPRESSION
+Method = Literal["packed", "columnstore", "off"]
+SNAPSHOT_WAIT_S = 60.0  # longest wait for older snapshots before a truncate; then it is left to the next run
 log = get_logger("sensorhub.compression")
 
 # The distinct devices with raw rows in [$1, $2): one index probe per device (a loose index scan).
@@ -94,12 +105,32 @@ SET readings = readings_compression.readings + excluded.readings, compressed_at 
 """
 
 
-def method_for(info: EngineInfo) -> Method:
-    """The native columnstore needs TimescaleDB under the Timescale licence; every other server
-    (the Apache edition, plain PostgreSQL such as RDS) gets the packed layout."""
-    if info.name == "timescaledb" and info.timescaledb_license == "timescale":
-        return "columnstore"
-    return "packed"
+class CompressionConfigError(EngineError):
+    """``SENSORHUB_COMPRESSION`` asks for a method this database cannot run."""
+
+
+def method_for(info: EngineInfo, choice: Choice = "auto") -> Method:
+    """The compression ``choice`` resolves to on this server. The native columnstore needs TimescaleDB
+    under the Timescale licence (``timescaledb.license = 'timescale'``): ``auto`` takes it there and the
+    packed layout everywhere else (the Apache edition, plain PostgreSQL such as RDS); ``native`` on any
+    other server is a configuration error; ``packed`` and ``off`` run anywhere."""
+    licensed = info.name == "timescaledb" and info.timescaledb_license == "timescale"
+    if choice == "off":
+        return "off"
+    if choice == "packed":
+        return "packed"
+    if choice == "native" and not licensed:
+        found = (
+            f"this server reports timescaledb.license = '{info.timescaledb_license}'"
+            if info.name == "timescaledb"
+            else "this database runs the postgres engine (no TimescaleDB)"
+        )
+        raise CompressionConfigError(
+            "SENSORHUB_COMPRESSION=native needs TimescaleDB's columnstore, which only the Timescale licence "
+            f"(server setting timescaledb.license = 'timescale') provides; {found}. "
+            "Use `auto` or `packed` (the packed layout), or `off`"
+        )
+    return "columnstore" if licensed else "packed"
 
 
 def day_number(day: date) -> int:
@@ -137,7 +168,10 @@ async def pack_group(conn: Conn, day: date, group: int, device_ids: list[str]) -
     return moved
 
 
-async def compress_day(conn: Conn, partition: Partition, groups: int, report: CompressionReport) -> None:
+async def compress_day(
+    conn: Conn, partition: Partition, groups: int, report: CompressionReport, *,
+    snapshot_wait_s: float = SNAPSHOT_WAIT_S,
+) -> None:
     """Pack every raw reading of ``partition``'s day, one device group per transaction (resumable: a
     group already packed has no raw rows left and is not listed again), then release its space."""
     day = partition.start.date()
@@ -152,13 +186,48 @@ async def compress_day(conn: Conn, partition: Partition, groups: int, report: Co
         log.info("compressed", day=day.isoformat(), device_group=group, devices=len(ids), readings=moved)
     if by_group:
         report.days.append(day.isoformat())
-        await release_emptied(conn, partition)
+    # Also a day packed earlier whose truncate was postponed (older snapshots outlived the wait).
+    if by_group or await conn.fetchval("SELECT pg_relation_size($1::regclass) > 0", partition.name):
+        await release_emptied(conn, partition, snapshot_wait_s=snapshot_wait_s)
 
 
-async def release_emptied(conn: Conn, partition: Partition) -> None:
+# Other sessions of this database holding a snapshot (backend_xmin) in a transaction that began
+# before $1: their snapshot may predate the packing. Sessions of other roles are included only when
+# this role may see their backend_xmin (the same role, or pg_read_all_stats).
+_OLDER_SNAPSHOTS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND backend_xmin IS NOT NULL AND xact_start < $1
+"""
+
+
+async def _wait_for_older_snapshots(conn: Conn, since: datetime, timeout_s: float) -> bool:
+    """Wait until no transaction that began before ``since`` holds a snapshot; False after ``timeout_s``."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await conn.fetchval(_OLDER_SNAPSHOTS, since):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def release_emptied(conn: Conn, partition: Partition, *, snapshot_wait_s: float = SNAPSHOT_WAIT_S) -> bool:
     """Give the emptied partition's space back: its deleted rows and, above all, its primary-key index
     (which vacuum never shrinks) would otherwise keep ~60 % of the day's raw size. Under the day lock
-    no ingest is writing to the day, so "no raw row left" stays true until the truncate commits."""
+    no ingest is writing to the day, so "no raw row left" stays true until the truncate commits.
+
+    TRUNCATE is not MVCC-safe: a transaction whose snapshot predates the last group's commit and that
+    first reads the partition after the truncate would see neither the raw rows nor the packed ones.
+    So the truncate waits until every transaction that began before now (after the packing
+    committed) has let go of its snapshot; one still holding it after ``snapshot_wait_s`` postpones
+    the truncate to the next run (the rows stay readable meanwhile; only the space waits).
+    Returns whether the partition was truncated."""
+    since = await conn.fetchval("SELECT clock_timestamp()")  # the server's clock, as xact_start is
+    assert isinstance(since, datetime)
+    if not await _wait_for_older_snapshots(conn, since, snapshot_wait_s):
+        log.warning("truncate postponed: an older snapshot is still open", partition=partition.name,
+                    waited_s=snapshot_wait_s)
+        return False
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", DAY_LOCK, day_number(partition.start.date()))
         left = await conn.fetchval(
@@ -166,6 +235,7 @@ async def release_emptied(conn: Conn, partition: Partition) -> None:
         )
         if not left:
             await conn.execute(f"TRUNCATE {partition.name}")
+    return not left
 
 
 async def drop_packed_before(conn: Conn, cutoff: datetime) -> None:
@@ -191,14 +261,14 @@ async def compress_columnstore(conn: Conn, partitions: list[Partition], report: 
 
 
 async def compress_sealed(
-    conn: Conn, info: EngineInfo, partitions: list[Partition], now: datetime, *, after_days: int, groups: int
+    conn: Conn, method: Method, partitions: list[Partition], now: datetime, *, after_days: int, groups: int
 ) -> CompressionReport:
-    """The maintenance step: compress every sealed day (``after_days`` 0: off)."""
+    """The maintenance step: compress every sealed day with ``method`` (``off``, or ``after_days`` 0: nothing)."""
     report = CompressionReport()
-    if after_days <= 0:
+    if after_days <= 0 or method == "off":
         return report
     days = sealed(partitions, now, after_days)
-    if method_for(info) == "columnstore":
+    if method == "columnstore":
         await compress_columnstore(conn, days, report)
         return report
     for partition in days:
@@ -235,7 +305,7 @@ class StorageReport:
         }
 
 
-async def storage_report(conn: Conn, info: EngineInfo, partitions: list[Partition]) -> StorageReport:
+async def storage_report(conn: Conn, method: Method, partitions: list[Partition]) -> StorageReport:
     """Per day: the raw partition's size and rows, and the packed rows' readings and array bytes."""
     raw: dict[date, tuple[int, int]] = {}
     for p in partitions:
@@ -257,4 +327,4 @@ async def storage_report(conn: Conn, info: EngineInfo, partitions: list[Partitio
         DayStorage(day, *raw.get(day, (0, 0)), *packed.get(day, (0, 0))) for day in sorted(raw.keys() | packed.keys())
     ]
     total = int(await conn.fetchval("SELECT pg_total_relation_size('readings_packed')") or 0)
-    return StorageReport(method_for(info), days, total)
+    return StorageReport(method, days, total)

@@ -4,7 +4,8 @@
    chunks on insert);
 2. ingest upkeep left pending (a crash between an ingest commit and its drain: ``upkeep.py``), then
    hourly rollups for every hour ingest marked (late readings included);
-3. compression: each day wholly older than ``compress_after_days`` is packed (``compression.py``);
+3. compression: each day wholly older than ``compress_after_days`` is compressed with the method
+   ``SENSORHUB_COMPRESSION`` resolves to on this server (``compression.method_for``);
 4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
    configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
    rows and its partition or chunk are dropped;
@@ -63,6 +64,7 @@ class MaintenancePolicy:
     archive_groups: int
     compress_after_days: int = 0
     alert_archive_after_days: int = 0
+    compression: compression.Choice = "auto"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MaintenancePolicy:
@@ -74,6 +76,7 @@ class MaintenancePolicy:
             settings.archive_device_groups,
             settings.compress_after_days,
             settings.alert_archive_after_days,
+            settings.compression,
         )
 
 
@@ -115,7 +118,7 @@ async def _run(
     partitions = await store.engine.partitions(conn)
     packed = await compression.compress_sealed(
         conn,
-        store.info,
+        compression.method_for(store.info, policy.compression),
         [p for p in partitions if p.end > raw_cutoff],
         now,
         after_days=policy.compress_after_days,
@@ -165,11 +168,13 @@ async def serve(settings: Settings, *, loop: bool) -> MaintenanceReport:
             conn = await connect(settings.database_url)
             try:
                 store = await TimeSeriesStore.open(conn, settings.timeseries_engine)
+                # A compression method this server cannot run stops the worker: no later run would differ.
+                compression.method_for(store.info, settings.compression)
                 report = await run_once(conn, store, MaintenancePolicy.from_settings(settings), archive=archive)
             finally:
                 await conn.close()
         except Exception as exc:
-            if not loop:
+            if not loop or isinstance(exc, compression.CompressionConfigError):
                 raise
             log.warning("maintenance run failed; retrying at the next interval", error=repr(exc))
         else:
