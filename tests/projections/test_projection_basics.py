@@ -68,3 +68,22 @@ async def test_rebuild_swaps_in_a_new_generation_with_the_same_content(pool: asy
         assert (await store.generations(conn, "registry")).live == 2
         assert await conn.fetchval("SELECT to_regclass('rm_devices_g1')") is None
         await assert_equals_scratch(conn, "registry")
+
+
+async def test_a_swap_yields_to_a_reader_holding_the_views_and_swaps_after_it(pool: asyncpg.Pool) -> None:
+    """Readers lock a projection's views in their own order; a swap that waited for them could
+    deadlock with one and make the server kill a reader's request. The swap gives up after
+    SWAP_LOCK_TIMEOUT instead (nothing changed) and succeeds once the reader is done."""
+    async with pool.acquire() as conn, pool.acquire() as reader:
+        shadow = await store.start_shadow(conn, "registry")
+        live = (await store.generations(conn, "registry")).live
+        reading = reader.transaction()
+        await reading.start()
+        await reader.fetchval("SELECT count(*) FROM rm_alerts")  # holds the view until it commits
+        assert await asyncio.wait_for(store.swap_if_caught_up(conn, "registry"), 10) is None
+        gens = await store.generations(conn, "registry")
+        assert (gens.live, gens.shadow) == (live, shadow)  # the swap changed nothing
+        await reading.commit()
+        assert await asyncio.wait_for(store.swap_if_caught_up(conn, "registry"), 10) == live
+        gens = await store.generations(conn, "registry")
+        assert (gens.live, gens.shadow) == (shadow, None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from sensorhub.application.stored_events import FeedCursor
 from sensorhub.db import Conn
 
@@ -137,19 +139,34 @@ async def start_shadow(conn: Conn, name: str) -> int:
         return new
 
 
+# How long the swap waits for the views' locks before it gives up until the next try. Readers lock a
+# projection's views in their own order (a query over rm_alerts with an EXISTS on rm_devices takes
+# rm_alerts first, the swap replaces rm_devices first): a swap that waited as long as the server's
+# deadlock_timeout (1 s) could end in a deadlock whose victim is a reader's request. Under it, the
+# swap is the one to yield, and tries again after the next batch.
+SWAP_LOCK_TIMEOUT = "250ms"
+
+
 async def swap_if_caught_up(conn: Conn, name: str) -> int | None:
     """Make the shadow generation live when it has applied at least what the live one has;
-    returns the generation retired (drop it afterwards), or None when not yet caught up."""
-    async with conn.transaction():
-        live, shadow = await _generations_for_update(conn, name)
-        if shadow is None:
-            return None
-        live_cp, shadow_cp = await checkpoint(conn, name, live), await checkpoint(conn, name, shadow)
-        if shadow_cp.cursor < live_cp.cursor:
-            return None
-        await conn.execute("SELECT rm_use_generation($1, $2)", name, shadow)
-        await conn.execute("UPDATE projections SET shadow_generation = NULL, rebuilt_at = now() WHERE name = $1", name)
-        return live
+    returns the generation retired (drop it afterwards), or None when not yet caught up or when
+    readers held the views longer than ``SWAP_LOCK_TIMEOUT`` (nothing changed; try again later)."""
+    try:
+        async with conn.transaction():
+            live, shadow = await _generations_for_update(conn, name)
+            if shadow is None:
+                return None
+            live_cp, shadow_cp = await checkpoint(conn, name, live), await checkpoint(conn, name, shadow)
+            if shadow_cp.cursor < live_cp.cursor:
+                return None
+            await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+            await conn.execute("SELECT rm_use_generation($1, $2)", name, shadow)
+            await conn.execute(
+                "UPDATE projections SET shadow_generation = NULL, rebuilt_at = now() WHERE name = $1", name
+            )
+            return live
+    except asyncpg.LockNotAvailableError:
+        return None
 
 
 async def _generations_for_update(conn: Conn, name: str) -> tuple[int, int | None]:

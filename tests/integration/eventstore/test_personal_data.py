@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import uuid4
 
 import asyncpg
 import pytest
 from sensorhub.application.devices import register_device, update_device
 from sensorhub.application.ports import SubjectKeys
 from sensorhub.application.repository import Repository
-from sensorhub.application.stored_events import QueryItem
+from sensorhub.application.stored_events import NewEvent, QueryItem, StreamAppend
 from sensorhub.application.subjects import ForgetSubject, forget_subject
 from sensorhub.application.unit_of_work import UnitOfWork
 from sensorhub.domain.device import Device, name_tag
@@ -118,3 +119,27 @@ async def test_forget_is_idempotent_and_a_subject_seen_again_gets_a_new_key(back
     await register_device(_command("d-2", ADA), backend.uow())  # the same subject, after its forget
     assert (await Repository(Device, backend.store, CODEC).get("d-2")).state.owner == ADA
     assert (await Repository(Device, backend.store, CODEC).get("d-1")).state.owner == ERASED
+
+
+async def test_a_stream_archived_and_restored_reads_erased_after_its_subjects_forget(backend: Backend) -> None:
+    """Archiving moves rows as stored (sealed stays sealed): events with personal data read the same
+    from the archive, erased there once the subject is forgotten, and still erased after a restore."""
+    owner = {"subject_id": ADA.subject_id, "name": ADA.name, "email": ADA.email}
+    event = NewEvent(uuid4(), "VisitLogged", 1, {"visit": 1, "owner": owner, "address": "Somewhere 1"})
+    await backend.store.append_many([StreamAppend("visit-1", "Visit", (event,), "no_stream")])
+    assert "Ada" not in json.dumps((await backend.raw.read_stream("visit-1"))[0].data)
+
+    [tombstone] = await backend.raw.archive_streams(["visit-1"])
+    assert tombstone.event_count == 1
+    [archived] = await backend.store.read_stream("visit-1")
+    assert archived.data["owner"] == {**owner, "erased": False} and archived.data["address"] == "Somewhere 1"
+
+    await forget_subject(ForgetSubject(ADA.subject_id), backend.keys, CODEC)
+    erased = {"subject_id": ADA.subject_id, "name": None, "email": None, "erased": True}
+    [from_archive] = await backend.store.read_stream("visit-1")
+    assert (from_archive.data["owner"], from_archive.data["address"]) == (erased, None)
+    assert await backend.raw.restore_streams(["visit-1"]) == 1
+    assert await backend.store.archived("visit-1") is None
+    [restored] = await backend.store.read_stream("visit-1")
+    assert (restored.data["owner"], restored.data["address"], restored.data["visit"]) == (erased, None, 1)
+    assert restored.position == archived.position  # the feed position never moved
