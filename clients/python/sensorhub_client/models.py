@@ -14,6 +14,12 @@ class AcknowledgeBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     note: str | None = None
 
 
+class AlertEventPage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    items: list[EventItem]
+    next_cursor: str | None
+    archived: bool
+
+
 class AlertHistory(msgspec.Struct, kw_only=True, omit_defaults=True):
     device_id: str | None
     bucket: Any
@@ -55,6 +61,7 @@ class AlertView(msgspec.Struct, kw_only=True, omit_defaults=True):
     note: str | None
     version: int
     position: int | None = None
+    archived: bool | None = None
 
 
 class BatchItem(msgspec.Struct, kw_only=True, omit_defaults=True):
