@@ -12,6 +12,7 @@ inputs record as URNs instead of being re-hydrated on the mock thread.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -357,6 +358,7 @@ def attempt_program(stack: str, config: Mapping[str, Any],
     region = values.get("aws:region", "eu-west-1")
 
     pulumi_settings.ROOT.set(None)
+    _ensure_event_loop()
     cloud = FakeCloud(region)
     monitor = RecordingMonitor(cloud)
     pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -380,6 +382,16 @@ def attempt_program(stack: str, config: Mapping[str, Any],
     graph = Graph(stack=stack, resources=sorted(monitor.recorded, key=lambda r: r.urn),
                   outputs=exported)
     return graph, (failure[0] if failure else None)
+
+
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime makes futures on the main thread's current event loop. An ``asyncio.run``
+    earlier in the same process (a test fixture, a tool) leaves none set, and every resource then
+    fails with "There is no current event loop": give the thread a fresh one in that case."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def run_program(stack: str, config: Mapping[str, Any], secrets: Mapping[str, str] | None = None) -> Graph:
