@@ -19,9 +19,11 @@ from sensorhub.eventstore.event_types import build_registry
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.rows import Parsed
 from sensorhub.ingest.service import ReadingsIngest
+from sensorhub.settings import Settings
 from sensorhub.timeseries.compression import CompressionReport, compress_day
 from sensorhub.timeseries.engines import Partition
 from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange, TimeSeriesStore
+from sensorhub.timeseries.throttle import DutyCycle
 
 from bench.context import Context
 from bench.core import (
@@ -157,11 +159,18 @@ INGEST_RATIO_MIN = 0.9
 INGEST_CONNECTIONS = 2
 
 
+def _median_rate(packed: list[tuple[int, int]], seconds: list[float]) -> float:
+    return statistics.median(m / s for (_, m), s in zip(packed, seconds, strict=True) if s > 0) if seconds else 0.0
+
+
 async def ingest_while_compressing(ctx: Context) -> RowResult:
     """The service's ingest (2 connections, current days) timed alone and with the compression step
     of the maintenance worker packing an older sealed day at the same time, interleaved. Each round
     fills a fresh sealed day first (untimed, for both variants), twice the ingest run's readings, so
-    compression (about twice as fast as ingest here) lasts about as long as the ingest run."""
+    compression (about twice as fast as ingest here, unthrottled) lasts about as long as the ingest run.
+    Compression runs with the default duty cycle (``SENSORHUB_COMPRESSION_DUTY``), as the worker does;
+    throttled it outlasts the ingest run, and its own throughput (readings / wall time) is reported."""
+    duty = float(Settings.model_fields["compression_duty"].default)
     sz = ctx.sizes
     async with ctx.pool.acquire() as conn:
         store = await TimeSeriesStore.open(conn)
@@ -181,6 +190,7 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
                                 | {d.date() for d in days})
     overlap: list[float] = []
     packed: list[tuple[int, int]] = []  # (readings in the sealed day, readings the run packed)
+    compress_runs: list[tuple[float, float, float]] = []  # (wall s, busy s, paused s) per round
 
     async def ingest_run() -> Measurement:
         batches = gen.for_run()
@@ -220,17 +230,19 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     async def with_compression(_: int) -> Measurement:
         partition, readings = await sealed_day()
         report = CompressionReport()
+        throttle = DutyCycle(duty)
 
         async def compress() -> float:
             t0 = time.perf_counter()
             async with ctx.pool.acquire() as conn:
-                await compress_day(conn, partition, GROUPS, report)
+                await compress_day(conn, partition, GROUPS, report, throttle=throttle)
             return time.perf_counter() - t0
 
         compressing = asyncio.create_task(compress())
         measured = await ingest_run()
         compress_s = await compressing
         overlap.append(min(1.0, compress_s / measured.seconds) if measured.seconds else 0.0)
+        compress_runs.append((compress_s, throttle.busy_s, throttle.paused_s))
         packed.append((readings, report.readings))
         return measured
 
@@ -240,7 +252,8 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
         ctx.engine,
         f"the service's ingest, {sz.readings:,} readings per run in batches of {sz.reading_batch:,} over "
         f"{len(all_series)} series, {INGEST_CONNECTIONS} connections; concurrently the compression step packs "
-        f"an older sealed day of {devices * 3 * per_day:,} readings in {GROUPS} group transactions; interleaved",
+        f"an older sealed day of {devices * 3 * per_day:,} readings in {GROUPS} group transactions, duty cycle "
+        f"{duty:g} (the default SENSORHUB_COMPRESSION_DUTY); interleaved",
         summaries(runs),
         [],
     )
@@ -257,6 +270,11 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
         f"compression was running for {statistics.median(overlap):.0%} of the ingest run (median of rounds: "
         f"{', '.join(f'{o:.0%}' for o in overlap)})",
         "spread of the 'ingest alone' runs (max/min): " + (f"{spread:.2f}x" if spread else "one run, not measured"),
+        f"compression itself at duty {duty:g}, readings/s over its wall time (median of rounds): "
+        f"{_median_rate(packed, [w for w, _, _ in compress_runs]):,.0f}; over its busy time only (what it would "
+        f"reach unpaused, contention aside): {_median_rate(packed, [b for _, b, _ in compress_runs]):,.0f}; "
+        f"paused {statistics.median(p for _, _, p in compress_runs):.1f} s of "
+        f"{statistics.median(w for w, _, _ in compress_runs):.1f} s",
     ]
     return row
 
