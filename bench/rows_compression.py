@@ -157,6 +157,7 @@ async def compression(ctx: Context) -> list[RowResult]:
 # reports that spread, from the "ingest alone" runs, so a reader can see whether 0.9 was noise-sized).
 INGEST_RATIO_MIN = 0.9
 INGEST_CONNECTIONS = 2
+UNTHROTTLED = "ingest while compressing, duty 1 (diagnostic)"
 
 
 def _median_rate(packed: list[tuple[int, int]], seconds: list[float]) -> float:
@@ -184,13 +185,15 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     devices = max(1, sz.series // 3)
     per_day = min(1440, max(24, 2 * sz.readings // (devices * 3)))
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = [today - timedelta(days=10 + k) for k in range(2 * sz.rounds)]  # older than the ingest window
+    days = [today - timedelta(days=10 + k) for k in range(3 * sz.rounds)]  # older than the ingest window
     async with ctx.pool.acquire() as conn:
         await store.ensure_days(conn, {(gen.origin + timedelta(days=i)).date() for i in range(4)}
                                 | {d.date() for d in days})
-    overlap: list[float] = []
-    packed: list[tuple[int, int]] = []  # (readings in the sealed day, readings the run packed)
-    compress_runs: list[tuple[float, float, float]] = []  # (wall s, busy s, paused s) per round
+    # Per duty: the share of the ingest run compression overlapped, (readings in the sealed day, readings
+    # the run packed) and (wall s, busy s, paused s) of compression, one entry per round.
+    overlap: dict[float, list[float]] = {duty: [], 1.0: []}
+    packed: dict[float, list[tuple[int, int]]] = {duty: [], 1.0: []}
+    compress_runs: dict[float, list[tuple[float, float, float]]] = {duty: [], 1.0: []}
 
     async def ingest_run() -> Measurement:
         batches = gen.for_run()
@@ -227,10 +230,10 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
         await sealed_day()  # the same preparation as the other variant: the same table state
         return await ingest_run()
 
-    async def with_compression(_: int) -> Measurement:
+    async def with_compression(at: float) -> Measurement:
         partition, readings = await sealed_day()
         report = CompressionReport()
-        throttle = DutyCycle(duty)
+        throttle = DutyCycle(at)
 
         async def compress() -> float:
             t0 = time.perf_counter()
@@ -241,19 +244,26 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
         compressing = asyncio.create_task(compress())
         measured = await ingest_run()
         compress_s = await compressing
-        overlap.append(min(1.0, compress_s / measured.seconds) if measured.seconds else 0.0)
-        compress_runs.append((compress_s, throttle.busy_s, throttle.paused_s))
-        packed.append((readings, report.readings))
+        overlap[at].append(min(1.0, compress_s / measured.seconds) if measured.seconds else 0.0)
+        compress_runs[at].append((compress_s, throttle.busy_s, throttle.paused_s))
+        packed[at].append((readings, report.readings))
         return measured
 
-    runs = await interleave(sz.rounds, {"ingest alone": alone, "ingest while compressing": with_compression})
+    async def throttled(_: int) -> Measurement:
+        return await with_compression(duty)
+
+    async def unthrottled(_: int) -> Measurement:
+        return await with_compression(1.0)
+
+    runs = await interleave(sz.rounds, {"ingest alone": alone, "ingest while compressing": throttled,
+                                        UNTHROTTLED: unthrottled})
     row = RowResult(
         "compression, ingest while compressing",
         ctx.engine,
         f"the service's ingest, {sz.readings:,} readings per run in batches of {sz.reading_batch:,} over "
         f"{len(all_series)} series, {INGEST_CONNECTIONS} connections; concurrently the compression step packs "
         f"an older sealed day of {devices * 3 * per_day:,} readings in {GROUPS} group transactions, duty cycle "
-        f"{duty:g} (the default SENSORHUB_COMPRESSION_DUTY); interleaved",
+        f"{duty:g} (the default SENSORHUB_COMPRESSION_DUTY; diagnostic: 1, no pause); interleaved",
         summaries(runs),
         [],
     )
@@ -263,19 +273,22 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     row.checks = [
         judged(Check("ingest while compressing / alone", f"≥ {INGEST_RATIO_MIN:g}x", f"{ratio:.2f}x",
                      ratio >= INGEST_RATIO_MIN), sz),
-        Check("every reading of the sealed day packed", f"{sum(n for n, _ in packed):,}",
-              f"{sum(m for _, m in packed):,}", len(packed) == sz.rounds and all(n == m > 0 for n, m in packed)),
+        Check("every reading of the sealed day packed", f"{sum(n for p in packed.values() for n, _ in p):,}",
+              f"{sum(m for p in packed.values() for _, m in p):,}",
+              all(len(p) == sz.rounds and all(n == m > 0 for n, m in p) for p in packed.values())),
     ]
     row.notes = [
-        f"compression was running for {statistics.median(overlap):.0%} of the ingest run (median of rounds: "
-        f"{', '.join(f'{o:.0%}' for o in overlap)})",
         "spread of the 'ingest alone' runs (max/min): " + (f"{spread:.2f}x" if spread else "one run, not measured"),
-        f"compression itself at duty {duty:g}, readings/s over its wall time (median of rounds): "
-        f"{_median_rate(packed, [w for w, _, _ in compress_runs]):,.0f}; over its busy time only (what it would "
-        f"reach unpaused, contention aside): {_median_rate(packed, [b for _, b, _ in compress_runs]):,.0f}; "
-        f"paused {statistics.median(p for _, _, p in compress_runs):.1f} s of "
-        f"{statistics.median(w for w, _, _ in compress_runs):.1f} s",
+        f"diagnostic, compression unthrottled (duty 1): ingest {row.ratio(UNTHROTTLED, 'ingest alone'):.2f}x alone",
     ]
+    for at in (duty, 1.0):
+        runs_at, walls = compress_runs[at], [w for w, _, _ in compress_runs[at]]
+        row.notes.append(
+            f"compression at duty {at:g}: {_median_rate(packed[at], walls):,.0f} readings/s over its wall time, "
+            f"{_median_rate(packed[at], [b for _, b, _ in runs_at]):,.0f} over its busy time (medians of rounds); "
+            f"paused {statistics.median(p for _, _, p in runs_at):.1f} s of {statistics.median(walls):.1f} s; "
+            f"running for {statistics.median(overlap[at]):.0%} of the ingest run"
+        )
     return row
 
 
