@@ -19,9 +19,11 @@ from sensorhub.eventstore.event_types import build_registry
 from sensorhub.ingest.catalog import EventStoreDeviceCatalog
 from sensorhub.ingest.rows import Parsed
 from sensorhub.ingest.service import ReadingsIngest
+from sensorhub.settings import Settings
 from sensorhub.timeseries.compression import CompressionReport, compress_day
 from sensorhub.timeseries.engines import Partition
 from sensorhub.timeseries.store import BucketSpec, Reading, SeriesRange, TimeSeriesStore
+from sensorhub.timeseries.throttle import DutyCycle
 
 from bench.context import Context
 from bench.core import (
@@ -155,13 +157,21 @@ async def compression(ctx: Context) -> list[RowResult]:
 # reports that spread, from the "ingest alone" runs, so a reader can see whether 0.9 was noise-sized).
 INGEST_RATIO_MIN = 0.9
 INGEST_CONNECTIONS = 2
+UNTHROTTLED = "ingest while compressing, duty 1 (diagnostic)"
+
+
+def _median_rate(packed: list[tuple[int, int]], seconds: list[float]) -> float:
+    return statistics.median(m / s for (_, m), s in zip(packed, seconds, strict=True) if s > 0) if seconds else 0.0
 
 
 async def ingest_while_compressing(ctx: Context) -> RowResult:
     """The service's ingest (2 connections, current days) timed alone and with the compression step
     of the maintenance worker packing an older sealed day at the same time, interleaved. Each round
     fills a fresh sealed day first (untimed, for both variants), twice the ingest run's readings, so
-    compression (about twice as fast as ingest here) lasts about as long as the ingest run."""
+    compression (about twice as fast as ingest here, unthrottled) lasts about as long as the ingest run.
+    Compression runs with the default duty cycle (``SENSORHUB_COMPRESSION_DUTY``), as the worker does;
+    throttled it outlasts the ingest run, and its own throughput (readings / wall time) is reported."""
+    duty = float(Settings.model_fields["compression_duty"].default)
     sz = ctx.sizes
     async with ctx.pool.acquire() as conn:
         store = await TimeSeriesStore.open(conn)
@@ -175,12 +185,15 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     devices = max(1, sz.series // 3)
     per_day = min(1440, max(24, 2 * sz.readings // (devices * 3)))
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = [today - timedelta(days=10 + k) for k in range(2 * sz.rounds)]  # older than the ingest window
+    days = [today - timedelta(days=10 + k) for k in range(3 * sz.rounds)]  # older than the ingest window
     async with ctx.pool.acquire() as conn:
         await store.ensure_days(conn, {(gen.origin + timedelta(days=i)).date() for i in range(4)}
                                 | {d.date() for d in days})
-    overlap: list[float] = []
-    packed: list[tuple[int, int]] = []  # (readings in the sealed day, readings the run packed)
+    # Per duty: the share of the ingest run compression overlapped, (readings in the sealed day, readings
+    # the run packed) and (wall s, busy s, paused s) of compression, one entry per round.
+    overlap: dict[float, list[float]] = {duty: [], 1.0: []}
+    packed: dict[float, list[tuple[int, int]]] = {duty: [], 1.0: []}
+    compress_runs: dict[float, list[tuple[float, float, float]]] = {duty: [], 1.0: []}
 
     async def ingest_run() -> Measurement:
         batches = gen.for_run()
@@ -217,30 +230,40 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
         await sealed_day()  # the same preparation as the other variant: the same table state
         return await ingest_run()
 
-    async def with_compression(_: int) -> Measurement:
+    async def with_compression(at: float) -> Measurement:
         partition, readings = await sealed_day()
         report = CompressionReport()
+        throttle = DutyCycle(at)
 
         async def compress() -> float:
             t0 = time.perf_counter()
             async with ctx.pool.acquire() as conn:
-                await compress_day(conn, partition, GROUPS, report)
+                await compress_day(conn, partition, GROUPS, report, throttle=throttle)
             return time.perf_counter() - t0
 
         compressing = asyncio.create_task(compress())
         measured = await ingest_run()
         compress_s = await compressing
-        overlap.append(min(1.0, compress_s / measured.seconds) if measured.seconds else 0.0)
-        packed.append((readings, report.readings))
+        overlap[at].append(min(1.0, compress_s / measured.seconds) if measured.seconds else 0.0)
+        compress_runs[at].append((compress_s, throttle.busy_s, throttle.paused_s))
+        packed[at].append((readings, report.readings))
         return measured
 
-    runs = await interleave(sz.rounds, {"ingest alone": alone, "ingest while compressing": with_compression})
+    async def throttled(_: int) -> Measurement:
+        return await with_compression(duty)
+
+    async def unthrottled(_: int) -> Measurement:
+        return await with_compression(1.0)
+
+    runs = await interleave(sz.rounds, {"ingest alone": alone, "ingest while compressing": throttled,
+                                        UNTHROTTLED: unthrottled})
     row = RowResult(
         "compression, ingest while compressing",
         ctx.engine,
         f"the service's ingest, {sz.readings:,} readings per run in batches of {sz.reading_batch:,} over "
         f"{len(all_series)} series, {INGEST_CONNECTIONS} connections; concurrently the compression step packs "
-        f"an older sealed day of {devices * 3 * per_day:,} readings in {GROUPS} group transactions; interleaved",
+        f"an older sealed day of {devices * 3 * per_day:,} readings in {GROUPS} group transactions, duty cycle "
+        f"{duty:g} (the default SENSORHUB_COMPRESSION_DUTY; diagnostic: 1, no pause); interleaved",
         summaries(runs),
         [],
     )
@@ -250,14 +273,22 @@ async def ingest_while_compressing(ctx: Context) -> RowResult:
     row.checks = [
         judged(Check("ingest while compressing / alone", f"≥ {INGEST_RATIO_MIN:g}x", f"{ratio:.2f}x",
                      ratio >= INGEST_RATIO_MIN), sz),
-        Check("every reading of the sealed day packed", f"{sum(n for n, _ in packed):,}",
-              f"{sum(m for _, m in packed):,}", len(packed) == sz.rounds and all(n == m > 0 for n, m in packed)),
+        Check("every reading of the sealed day packed", f"{sum(n for p in packed.values() for n, _ in p):,}",
+              f"{sum(m for p in packed.values() for _, m in p):,}",
+              all(len(p) == sz.rounds and all(n == m > 0 for n, m in p) for p in packed.values())),
     ]
     row.notes = [
-        f"compression was running for {statistics.median(overlap):.0%} of the ingest run (median of rounds: "
-        f"{', '.join(f'{o:.0%}' for o in overlap)})",
         "spread of the 'ingest alone' runs (max/min): " + (f"{spread:.2f}x" if spread else "one run, not measured"),
+        f"diagnostic, compression unthrottled (duty 1): ingest {row.ratio(UNTHROTTLED, 'ingest alone'):.2f}x alone",
     ]
+    for at in (duty, 1.0):
+        runs_at, walls = compress_runs[at], [w for w, _, _ in compress_runs[at]]
+        row.notes.append(
+            f"compression at duty {at:g}: {_median_rate(packed[at], walls):,.0f} readings/s over its wall time, "
+            f"{_median_rate(packed[at], [b for _, b, _ in runs_at]):,.0f} over its busy time (medians of rounds); "
+            f"paused {statistics.median(p for _, _, p in runs_at):.1f} s of {statistics.median(walls):.1f} s; "
+            f"running for {statistics.median(overlap[at]):.0%} of the ingest run"
+        )
     return row
 
 

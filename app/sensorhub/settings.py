@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         "`timescaledb.license` is `timescale`, else the packed layout), `native` (the columnstore; any other server "
         "is a start-up error), `packed` (the packed layout on any engine) or `off`. docs/compression.md",
     )
+    compression_duty: float = Field(
+        0.25,
+        description="The share of wall time the compression job may be busy: after each device group's "
+        "transaction it pauses (outside the transaction and its locks) so that packing takes at most this share, "
+        "leaving the CPU to ingest; in (0, 1], 1: no pause. docs/compression.md",
+    )
     alert_archive_after_days: int = Field(
         0,
         ge=0,
@@ -221,6 +227,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"`{value}` asks for compression but SENSORHUB_COMPRESS_AFTER_DAYS is 0 (off): set the days "
                 "(e.g. 7), or use `auto` or `off`"
+            )
+        return value
+
+    @field_validator("compression_duty")
+    @classmethod
+    def _check_compression_duty(cls, value: float) -> float:
+        if not 0 < value <= 1:  # also rejects NaN
+            raise ValueError(
+                "the share of wall time compression may be busy must be in (0, 1]: e.g. 0.25 (a quarter: "
+                "it pauses three times as long as each group took) or 1 (no pause)"
             )
         return value
 

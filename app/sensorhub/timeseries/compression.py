@@ -31,12 +31,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from sensorhub.db import Conn
 from sensorhub.observability import get_logger
 from sensorhub.timeseries.device_groups import device_group
 from sensorhub.timeseries.engines import EngineError, EngineInfo, Partition, day_start
+from sensorhub.timeseries.throttle import DutyCycle
 
 DAY_LOCK = 0x5E5E_000F  # pg_advisory_xact_lock(DAY_LOCK, days since 1970-01-01)
 EPOCH_DAY = date(1970, 1, 1)
@@ -170,17 +172,20 @@ async def pack_group(conn: Conn, day: date, group: int, device_ids: list[str]) -
 
 async def compress_day(
     conn: Conn, partition: Partition, groups: int, report: CompressionReport, *,
-    snapshot_wait_s: float = SNAPSHOT_WAIT_S,
+    snapshot_wait_s: float = SNAPSHOT_WAIT_S, throttle: DutyCycle | None = None,
 ) -> None:
     """Pack every raw reading of ``partition``'s day, one device group per transaction (resumable: a
-    group already packed has no raw rows left and is not listed again), then release its space."""
+    group already packed has no raw rows left and is not listed again), then release its space.
+    With ``throttle``, each group's transaction is followed by its pause (after the commit, so outside
+    the transaction and the day lock): the job is busy for at most the duty's share of the time."""
+    throttle = throttle or DutyCycle()
     day = partition.start.date()
     devices = [r["device_id"] for r in await conn.fetch(_DEVICES, partition.start, partition.end)]
     by_group: dict[int, list[str]] = defaultdict(list)
     for device_id in devices:
         by_group[device_group(device_id, groups)].append(device_id)
     for group, ids in sorted(by_group.items()):
-        moved = await pack_group(conn, day, group, ids)
+        moved = await throttle.run(partial(pack_group, conn, day, group, ids))
         report.groups += 1
         report.readings += moved
         log.info("compressed", day=day.isoformat(), device_group=group, devices=len(ids), readings=moved)
@@ -244,8 +249,11 @@ async def drop_packed_before(conn: Conn, cutoff: datetime) -> None:
     await conn.execute("DELETE FROM readings_compression WHERE day < $1::date", cutoff.astimezone(UTC).date())
 
 
-async def compress_columnstore(conn: Conn, partitions: list[Partition], report: CompressionReport) -> None:
+async def compress_columnstore(
+    conn: Conn, partitions: list[Partition], report: CompressionReport, throttle: DutyCycle | None = None
+) -> None:
     """Timescale licence only: never executed here (the Apache edition refuses it at its licence check)."""
+    throttle = throttle or DutyCycle()
     enabled = await conn.fetchval(
         "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'readings'"
     )
@@ -255,24 +263,28 @@ async def compress_columnstore(conn: Conn, partitions: list[Partition], report: 
             "timescaledb.compress_orderby = 'time')"
         )
     for partition in partitions:
-        await conn.execute("SELECT compress_chunk($1::regclass, if_not_compressed => true)", partition.name)
+        await throttle.run(
+            partial(conn.execute, "SELECT compress_chunk($1::regclass, if_not_compressed => true)", partition.name)
+        )
         report.days.append(partition.start.date().isoformat())
         log.info("compressed chunk", chunk=partition.name, day=partition.start.date().isoformat())
 
 
 async def compress_sealed(
-    conn: Conn, method: Method, partitions: list[Partition], now: datetime, *, after_days: int, groups: int
+    conn: Conn, method: Method, partitions: list[Partition], now: datetime, *, after_days: int, groups: int,
+    throttle: DutyCycle | None = None,
 ) -> CompressionReport:
-    """The maintenance step: compress every sealed day with ``method`` (``off``, or ``after_days`` 0: nothing)."""
+    """The maintenance step: compress every sealed day with ``method`` (``off``, or ``after_days`` 0: nothing),
+    pausing after each group transaction (or chunk) as ``throttle`` says."""
     report = CompressionReport()
     if after_days <= 0 or method == "off":
         return report
     days = sealed(partitions, now, after_days)
     if method == "columnstore":
-        await compress_columnstore(conn, days, report)
+        await compress_columnstore(conn, days, report, throttle)
         return report
     for partition in days:
-        await compress_day(conn, partition, groups, report)
+        await compress_day(conn, partition, groups, report, throttle=throttle)
     return report
 
 

@@ -5,7 +5,8 @@
 2. ingest upkeep left pending (a crash between an ingest commit and its drain: ``upkeep.py``), then
    hourly rollups for every hour ingest marked (late readings included);
 3. compression: each day wholly older than ``compress_after_days`` is compressed with the method
-   ``SENSORHUB_COMPRESSION`` resolves to on this server (``compression.method_for``);
+   ``SENSORHUB_COMPRESSION`` resolves to on this server (``compression.method_for``), pausing after
+   each group transaction so that it is busy for at most ``compression_duty`` of the time (``throttle.py``);
 4. raw retention: each whole day older than ``raw_retention_days`` is archived (when an archive is
    configured; ``archive_day`` returns only once the day's archive is complete) and then its packed
    rows and its partition or chunk are dropped;
@@ -19,6 +20,8 @@ Every step is idempotent, so a run interrupted half-way is finished by the next 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +34,7 @@ from sensorhub.settings import Settings
 from sensorhub.timeseries import compression, rollups, upkeep
 from sensorhub.timeseries.archive import ArchiveSink, archive_day, sink_for
 from sensorhub.timeseries.store import TimeSeriesStore
+from sensorhub.timeseries.throttle import DutyCycle
 
 LEADER_LOCK = 0x5E5E_0005
 log = get_logger("sensorhub.maintenance")
@@ -45,6 +49,7 @@ class MaintenanceReport:
     hours_rolled_up: int = 0
     days_compressed: list[str] = field(default_factory=list)
     readings_compressed: int = 0
+    compression_paused_s: float = 0.0  # the throttle's pauses (SENSORHUB_COMPRESSION_DUTY)
     archived_rows: int = 0
     partitions_dropped: list[str] = field(default_factory=list)
     rollup_rows_deleted: int = 0
@@ -65,6 +70,7 @@ class MaintenancePolicy:
     compress_after_days: int = 0
     alert_archive_after_days: int = 0
     compression: compression.Choice = "auto"
+    compression_duty: float = 1.0  # the share of wall time compression may be busy (1: no pause)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MaintenancePolicy:
@@ -77,6 +83,7 @@ class MaintenancePolicy:
             settings.compress_after_days,
             settings.alert_archive_after_days,
             settings.compression,
+            settings.compression_duty,
         )
 
 
@@ -91,13 +98,15 @@ async def run_once(
     *,
     archive: ArchiveSink | None = None,
     now: datetime | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> MaintenanceReport:
-    """One run on ``conn`` (a dedicated connection: the leader lock lives in its session)."""
+    """One run on ``conn`` (a dedicated connection: the leader lock lives in its session); ``sleep``
+    takes compression's pauses (``policy.compression_duty``)."""
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK):
         log.info("maintenance skipped: another replica is running it")
         return MaintenanceReport(ran=False)
     try:
-        report = await _run(conn, store, policy, archive, now or datetime.now(UTC))
+        report = await _run(conn, store, policy, archive, now or datetime.now(UTC), sleep=sleep)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
     log.info("maintenance done", **report.as_dict())
@@ -105,7 +114,13 @@ async def run_once(
 
 
 async def _run(
-    conn: Conn, store: TimeSeriesStore, policy: MaintenancePolicy, archive: ArchiveSink | None, now: datetime
+    conn: Conn,
+    store: TimeSeriesStore,
+    policy: MaintenancePolicy,
+    archive: ArchiveSink | None,
+    now: datetime,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
 ) -> MaintenanceReport:
     report = MaintenanceReport(ran=True, engine=store.info.name)
     today = start_of_day(now).date()
@@ -116,6 +131,7 @@ async def _run(
     report.hours_rolled_up = await rollups.refresh(conn, policy.rollup_batch_hours)
     raw_cutoff = start_of_day(now) - timedelta(days=policy.raw_retention_days)
     partitions = await store.engine.partitions(conn)
+    throttle = DutyCycle(policy.compression_duty, sleep=sleep)
     packed = await compression.compress_sealed(
         conn,
         compression.method_for(store.info, policy.compression),
@@ -123,8 +139,10 @@ async def _run(
         now,
         after_days=policy.compress_after_days,
         groups=policy.archive_groups,
+        throttle=throttle,
     )
     report.days_compressed, report.readings_compressed = packed.days, packed.readings
+    report.compression_paused_s = round(throttle.paused_s, 3)
     for partition in partitions:
         if partition.end > raw_cutoff:
             continue
@@ -158,8 +176,6 @@ def archive_from_settings(settings: Settings) -> ArchiveSink | None:
 async def serve(settings: Settings, *, loop: bool) -> MaintenanceReport:
     """``sensorhub maintenance``: a run every ``maintenance_interval_s`` (or just one without ``loop``).
     A failed run is logged and retried at the next interval, so a database restart does not stop the worker."""
-    import asyncio
-
     from sensorhub.db import connect
 
     archive = archive_from_settings(settings)
