@@ -20,7 +20,11 @@ from sensorhub.db import init_connection
 from tests.projections.support import SENSORHUB, append_history, die_with_parent, kill, projector_env
 
 KILLS = 10
-ALERTS = 1200  # 600 resolved: 30 batches of 20
+# 1,200 resolved alerts in batches of 4: 300 batches. A killed run archives what it manages between our
+# poll and the kill (tens of milliseconds: a few batches on a quiet machine), so work is left for every
+# kill; with 30 batches of 20 a quiet machine could finish it all between two polls ("exited by itself").
+ALERTS = 2400
+BATCH = 4
 
 # Every event, wherever it is: what must never change.
 _LOG = """
@@ -60,7 +64,7 @@ async def test_ten_sigkills_during_archiving(database_url: str, tmp_path: Path) 
         await append_history(conn, 1, ALERTS)
         log_before = [tuple(r) for r in await conn.fetch(_LOG)]
         env = projector_env(database_url)
-        command = [SENSORHUB, "events", "archive", "--older-than-days", "0", "--batch-size", "20"]
+        command = [SENSORHUB, "events", "archive", "--older-than-days", "0", "--batch-size", str(BATCH)]
         rng = random.Random(17)
         out = tmp_path / "archive.log"
         kills_mid_run = 0
