@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tarfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,6 +41,7 @@ APP_PASSWORD = f"app-{RUN}"
 DSN = f"postgresql://sensorhub:{APP_PASSWORD}@db-{RUN}:5432/sensorhub"
 BUILD_CA = ROOT / ".local" / "docker" / "build-ca.pem"
 MIGRATE_OUTPUT: list[str] = []
+DB_START_DELAY_S = 4.0  # well inside migrate's --db-wait
 
 
 def name(role: str) -> str:
@@ -76,13 +78,15 @@ def stack(network: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     started: list[str] = []
     try:
         db = f"db-{RUN}"
-        docker("run", "-d", "--name", db, "--network", NET,
+        docker("create", "--name", db, "--network", NET,
                "-e", "POSTGRES_PASSWORD=postgres-" + RUN, "-e", f"APP_DB_PASSWORD={APP_PASSWORD}",
                "-e", "GRAFANA_DB_PASSWORD=grafana-" + RUN,
                "-v", f"{ROOT}/compose/initdb/010-sensorhub.sh:/docker-entrypoint-initdb.d/010-sensorhub.sh:ro",
                DB_IMAGE)
         started.append(db)
-        # Not waiting for the database: the service itself must wait and retry.
+        # Migrate starts first and the database a few seconds later (however fast it initialises): the
+        # service itself must wait and retry.
+        threading.Timer(DB_START_DELAY_S, docker, ("start", db)).start()
         status, output = run_sensorhub("migrate", env={"SENSORHUB_DATABASE_URL": DSN, "SENSORHUB_ENV": "dev"})
         assert status == 0, f"migrate failed ({status}):\n{output}\n--- db ---\n{logs(db)}"
         assert "migrations at head" in output, output
