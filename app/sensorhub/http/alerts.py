@@ -33,6 +33,7 @@ from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.http.reads import (
     MAX_VERSION,
+    VERSION_CURSOR,
     Cursor,
     Limit,
     MinPositionHeader,
@@ -304,7 +305,10 @@ class AlertsController(Controller):
             int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
         ] = 1,
         cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page (instead of `from_version`)")
+            str | None,
+            QueryParameter(
+                pattern=VERSION_CURSOR, description="`next_cursor` of the previous page (instead of `from_version`)"
+            ),
         ] = None,
         limit: Limit = 50,
     ) -> Response[bytes]:

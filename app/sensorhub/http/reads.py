@@ -22,6 +22,8 @@ from sensorhub.projections.cache import ReadCache
 
 MAX_POSITION = 2**63 - 1
 MAX_VERSION = 2**63 - 1
+# A stream page's cursor: a stream version (1..MAX_VERSION; 18 digits keep every match in range).
+VERSION_CURSOR = "^[1-9][0-9]{0,17}$"
 MinPositionHeader = Annotated[
     int | None,
     HeaderParameter(

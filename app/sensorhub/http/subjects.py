@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, post
-from litestar.params import FromPath
+from litestar.params import Parameter
 
 from sensorhub.application.subjects import ForgetSubject, forget_subject
 from sensorhub.domain.errors import InvalidCommand
-from sensorhub.domain.personal_data import check_subject_id
+from sensorhub.domain.personal_data import SUBJECT_ID, check_subject_id
 from sensorhub.http import dependencies as deps
 from sensorhub.http.commands import command_context, json_response
 from sensorhub.http.openapi import documented
@@ -33,7 +33,10 @@ class SubjectsController(Controller):
         responses=documented(SubjectForgottenView),
     )
     async def forget(
-        self, request: AnyRequest, services: deps.Injected[Services], subject_id: FromPath[str]
+        self,
+        request: AnyRequest,
+        services: deps.Injected[Services],
+        subject_id: Annotated[str, Parameter(pattern=SUBJECT_ID.pattern, description="The subject's pseudonymous id")],
     ) -> Response[bytes]:
         """Forget a data subject: its key is destroyed, so its personal data (owner name, email,
         address of its devices) reads as erased everywhere from now on — events, time travel,
