@@ -20,8 +20,8 @@ WHERE backend_type = 'autovacuum worker' AND datname = current_database()
 """
 
 
-async def settle(pool: asyncpg.Pool, timeout: float = 120.0) -> str:
-    """VACUUM (ANALYZE) every table of the database, CHECKPOINT, then wait (at most ``timeout``
+async def settle(pool: asyncpg.Pool, wait_s: float = 120.0) -> str:
+    """VACUUM (ANALYZE) every table of the database, CHECKPOINT, then wait (at most ``wait_s``
     seconds) until no autovacuum worker runs in it; return what was done, for the row's workload."""
     async with pool.acquire() as conn:
         await conn.execute("VACUUM (ANALYZE)")
@@ -30,9 +30,9 @@ async def settle(pool: asyncpg.Pool, timeout: float = 120.0) -> str:
             done = "VACUUM (ANALYZE) of every table, CHECKPOINT"
         except asyncpg.InsufficientPrivilegeError:  # a --server whose role may not checkpoint
             done = "VACUUM (ANALYZE) of every table (no CHECKPOINT: not allowed to this role)"
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while await conn.fetchval(_AUTOVACUUM_BUSY):
             if time.monotonic() > deadline:
-                return f"{done}; an autovacuum worker was still running after {timeout:.0f} s"
+                return f"{done}; an autovacuum worker was still running after {wait_s:.0f} s"
             await asyncio.sleep(0.2)
     return f"{done}, no autovacuum worker running"
