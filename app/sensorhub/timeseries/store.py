@@ -259,7 +259,7 @@ class TimeSeriesStore:
         query = queries.bucket_query(self.engine, spec.width, spec.aggregates, spec.fill)
         rows = await conn.fetch(query.sql, series.device_id, series.metric, series.start, series.end, spec.width)
         # The columns are named as the keys: ``time``, then the aggregates in the order asked for (see
-        # ``bucket_query``). ``dict(r.items())`` builds a row in about half the CPU of zipping names.
+        # ``bucket_query``). ``dict(r.items())`` builds a row in ~40 % less CPU than zipping names.
         return [dict(r.items()) for r in rows]
 
     async def latest(self, conn: Conn, device_id: str) -> list[tuple[str, Point]]:
