@@ -75,6 +75,31 @@ _APPEND_NEW = (
     "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
     " VALUES ($1, $2, 1) ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_CLAIMED
 )
+# The same for one tagged event and a condition of at most one item (issue 17), one statement: the
+# tag locks and the condition check come first (eventstore_lock_and_check: a function, so that the
+# check reads a snapshot taken after the locks; it raises SH412), then the claim and the event as
+# above, then its tags. The locks come before the stream row's (the claim's WHERE or SELECT waits
+# for the function), as in every other path. No row back: the functions decide, as above.
+# Parameters: as above, then the tags, the condition's types and tags (NULL: none), its position.
+_LOCK_AND_CHECK = "(SELECT eventstore_lock_and_check($8::text[], $9::text[], $10::text[], $11::bigint, $3::uuid))"
+_INSERT_TAGGED = (
+    " , inserted AS (INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position),"
+    " tagged AS (INSERT INTO event_tags (tag, type, position)"
+    " SELECT DISTINCT t.tag, $4, i.position FROM inserted i CROSS JOIN unnest($8::text[]) AS t(tag))"
+    " SELECT position FROM inserted"
+)
+_APPEND_TAGGED_AT = (
+    "WITH claim AS (UPDATE streams AS s SET version = $2 + 1"
+    f" WHERE s.stream_id = $1 AND s.version = $2 AND {_LOCK_AND_CHECK}"
+    " AND NOT EXISTS (SELECT FROM events e WHERE e.event_id = $3)"
+    " RETURNING s.version)" + _INSERT_TAGGED
+)
+_APPEND_TAGGED_NEW = (
+    "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
+    f" SELECT $1, $2, 1 WHERE {_LOCK_AND_CHECK}"
+    " ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_TAGGED
+)
 # Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
@@ -145,10 +170,10 @@ class PostgresEventStore:
         """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict, and
         AppendConditionFailed when an event matching ``condition`` was stored after its position.
         No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
-        if len(events) == 1 and condition is None and not events[0].tags:
+        if len(events) == 1 and (condition is None or len(condition.items) == 1):
             e = events[0]
             if (type(expected) is int and expected >= 0) or expected == "no_stream":
-                position = await self._append_claimed(stream_id, stream_type, e, expected)
+                position = await self._append_claimed(stream_id, stream_type, e, expected, condition)
                 if position is not None:
                     version = expected + 1 if isinstance(expected, int) else 1
                     _appended_counter(stream_type).inc(1)
@@ -306,13 +331,40 @@ class PostgresEventStore:
             snapshot.state,
         )
 
-    async def _append_claimed(self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected) -> int | None:
-        """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``): the new event's position, or
-        None when the statement wrote nothing and the append functions must decide."""
-        sql, key = (_APPEND_AT, expected) if type(expected) is int and expected > 0 else (_APPEND_NEW, stream_type)
+    async def _append_claimed(
+        self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected, condition: AppendCondition | None
+    ) -> int | None:
+        """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``, with tags or a condition
+        ``_APPEND_TAGGED_*``): the new event's position, or None when the statement wrote nothing
+        and the append functions must decide."""
+        at = type(expected) is int and expected > 0
+        key = expected if at else stream_type
         try:
+            if condition is None and not e.tags:
+                return await self._db.fetchval(
+                    _APPEND_AT if at else _APPEND_NEW,
+                    stream_id,
+                    key,
+                    e.event_id,
+                    e.type,
+                    e.schema_version,
+                    e.data,
+                    e.metadata,
+                )
+            item = condition.items[0] if condition is not None else None
             return await self._db.fetchval(
-                sql, stream_id, key, e.event_id, e.type, e.schema_version, e.data, e.metadata
+                _APPEND_TAGGED_AT if at else _APPEND_TAGGED_NEW,
+                stream_id,
+                key,
+                e.event_id,
+                e.type,
+                e.schema_version,
+                e.data,
+                e.metadata,
+                list(e.tags),
+                list(item.types) if item is not None else None,
+                list(item.tags) if item is not None else None,
+                condition.after if condition is not None else 0,
             )
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
