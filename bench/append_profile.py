@@ -98,7 +98,7 @@ def _backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
+async def sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
     """Client and server CPU µs per operation, ``n`` operations one after another on one connection."""
     pid = conn.get_server_pid()
     server0, client0 = _backend_cpu_s(pid), time.process_time()
@@ -157,7 +157,7 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
             for name, op in ops.items():
                 base = offsets[name]
                 shifted = functools.partial(_shifted, op, base)
-                rounds.setdefault(name, []).append(await _sequential_cpu(conn, n, shifted))
+                rounds.setdefault(name, []).append(await sequential_cpu(conn, n, shifted))
                 offsets[name] += n
         print(f"\nsequential, one connection, {n} appends x 3 rounds: CPU µs per append (median)")
         print("| variant | client | server | total |")

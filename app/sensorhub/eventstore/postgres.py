@@ -380,7 +380,7 @@ class PostgresEventStore:
                 condition.after if condition is not None else 0,
             )
         except asyncpg.UniqueViolationError as exc:
-            if alone and exc.constraint_name == "events_event_id_key":
+            if alone and getattr(exc, "constraint_name", None) == "events_event_id_key":
                 return None  # the statement was rolled back: the functions decide (replay or conflict)
             raise _translate(exc, stream_id, expected) from None
         except asyncpg.PostgresError as exc:
