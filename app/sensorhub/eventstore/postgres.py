@@ -351,34 +351,28 @@ class PostgresEventStore:
         and the append functions must decide."""
         at = type(expected) is int and expected > 0
         alone = self._commits_itself()  # no id probe needed (see _ID_PROBE)
-        try:
-            if condition is None and not e.tags:
-                sql = (_APPEND_AT_UNPROBED if alone else _APPEND_AT) if at else _APPEND_NEW
-                return await self._db.fetchval(
-                    sql,
-                    stream_id,
-                    expected if at else stream_type,
-                    e.event_id,
-                    e.type,
-                    e.schema_version,
-                    e.data,
-                    e.metadata,
-                )
+        args: tuple[Any, ...] = (
+            stream_id,
+            expected if at else stream_type,
+            e.event_id,
+            e.type,
+            e.schema_version,
+            e.data,
+            e.metadata,
+        )
+        if condition is None and not e.tags:
+            sql = (_APPEND_AT_UNPROBED if alone else _APPEND_AT) if at else _APPEND_NEW
+        else:
+            sql = (_APPEND_TAGGED_AT_UNPROBED if alone else _APPEND_TAGGED_AT) if at else _APPEND_TAGGED_NEW
             item = condition.items[0] if condition is not None else None
-            return await self._db.fetchval(
-                (_APPEND_TAGGED_AT_UNPROBED if alone else _APPEND_TAGGED_AT) if at else _APPEND_TAGGED_NEW,
-                stream_id,
-                expected if at else stream_type,
-                e.event_id,
-                e.type,
-                e.schema_version,
-                e.data,
-                e.metadata,
+            args += (
                 list(dict.fromkeys(e.tags)),  # distinct: one tag row each
                 list(item.types) if item is not None else None,
                 list(item.tags) if item is not None else None,
                 condition.after if condition is not None else 0,
             )
+        try:
+            return await self._db.fetchval(sql, *args)
         except asyncpg.UniqueViolationError as exc:
             if alone and getattr(exc, "constraint_name", None) == "events_event_id_key":
                 return None  # the statement was rolled back: the functions decide (replay or conflict)
