@@ -1,6 +1,6 @@
 """Where a single-event append's time goes, next to the raw INSERT of the bench row (issue 18).
 
-    python -m bench.append_profile postgresql://postgres@127.0.0.1:PORT/postgres [seconds]
+    python -m bench.append_profile postgresql://postgres@127.0.0.1:PORT/postgres [seconds [stored events]]
 
 Creates (and drops) a database ``append_profile``. For each variant — the raw INSERT, the store's
 append (its plain-SQL path, issue 18), and the 0006 PL/pgSQL function as the store called it —
@@ -27,7 +27,7 @@ import asyncpg
 from sensorhub import migrations
 from sensorhub.application.stored_events import NewEvent
 from sensorhub.db import Conn, init_connection
-from sensorhub.eventstore.postgres import _APPEND_AT, PostgresEventStore
+from sensorhub.eventstore.postgres import _APPEND_AT, _APPEND_AT_UNPROBED, PostgresEventStore
 
 from bench.rows_eventstore import _APPEND_0006, RAW_INSERT, RAW_TABLE, payload
 
@@ -98,7 +98,7 @@ def _backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
+async def sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
     """Client and server CPU µs per operation, ``n`` operations one after another on one connection."""
     pid = conn.get_server_pid()
     server0, client0 = _backend_cpu_s(pid), time.process_time()
@@ -137,8 +137,11 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
             "events INSERT alone (no stream row, no probe)": lambda i: conn.fetchval(
                 _EVENTS_ONLY, "s-ev", i, uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
-            "plain-SQL append statement": lambda i: conn.fetchval(
+            "plain-SQL append statement, with the id probe (in a transaction; before)": lambda i: conn.fetchval(
                 _APPEND_AT, "s-at", i, uuid.uuid4(), "DeviceRenamed", 1, data, meta
+            ),
+            "plain-SQL append statement, without the id probe (on its own)": lambda i: conn.fetchval(
+                _APPEND_AT_UNPROBED, "s-un", i, uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
             "store.append (plain SQL + client work)": lambda i: store.append(
                 "s-store", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], i
@@ -147,14 +150,14 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
                 _APPEND_0006, "s-f6", "Device", str(i), uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
         }
-        await conn.execute("INSERT INTO streams VALUES ('s-at', 'Device', 0)")
+        await conn.execute("INSERT INTO streams VALUES ('s-at', 'Device', 0), ('s-un', 'Device', 0)")
         rounds: dict[str, list[tuple[float, float]]] = {}
         offsets = dict.fromkeys(ops, 0)
         for _ in range(3):
             for name, op in ops.items():
                 base = offsets[name]
                 shifted = functools.partial(_shifted, op, base)
-                rounds.setdefault(name, []).append(await _sequential_cpu(conn, n, shifted))
+                rounds.setdefault(name, []).append(await sequential_cpu(conn, n, shifted))
                 offsets[name] += n
         print(f"\nsequential, one connection, {n} appends x 3 rounds: CPU µs per append (median)")
         print("| variant | client | server | total |")
@@ -165,7 +168,16 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
             print(f"| {name} | {c:.0f} | {sv:.0f} | {c + sv:.0f} |")
 
 
-async def main(url: str, seconds: float) -> None:
+# Events already stored (``stored``, default 0), so that index probes and inserts land on pages of
+# a table of realistic size: one stream of ``stored`` events, not counted in the figures.
+_FILL = (
+    "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT gen_random_uuid(), 'fill', i, 'DeviceRenamed', 1, jsonb_build_object('n', i), '{}'"
+    " FROM generate_series(1, $1) AS i"
+)
+
+
+async def main(url: str, seconds: float, stored: int = 0) -> None:
     admin = await asyncpg.connect(url)
     await admin.execute("DROP DATABASE IF EXISTS append_profile")
     await admin.execute("CREATE DATABASE append_profile")
@@ -175,6 +187,9 @@ async def main(url: str, seconds: float) -> None:
         async with pool.acquire() as conn:
             await migrations.apply(conn)
             await conn.execute(RAW_TABLE)
+            if stored:
+                await conn.execute(_FILL, stored)
+                await conn.execute("VACUUM (ANALYZE) events")
         await sequential(pool, SEQUENTIAL)
         if seconds <= 0:
             return
@@ -236,4 +251,8 @@ async def main(url: str, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 4.0))
+    asyncio.run(
+        main(
+            sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 4.0, int(sys.argv[3]) if len(sys.argv) > 3 else 0
+        )
+    )

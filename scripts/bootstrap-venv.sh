@@ -5,7 +5,7 @@ venv=${1:-.venv}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
   echo "[venv] installing python3-venv" >&2
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  "$(dirname "$0")/apt.sh" update -qq && "$(dirname "$0")/apt.sh" install -y -qq python3-venv >/dev/null
 fi
 if [ ! -x "$venv/bin/python" ]; then
   echo "[venv] creating $venv" >&2

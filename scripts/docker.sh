@@ -55,8 +55,8 @@ ensure_packages() {
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null; $SUDO chmod 755 "$policy"; made_policy=1
   fi
   log "apt-get install ${missing[*]}"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "$(dirname "$0")/apt.sh" update -qq
+  "$(dirname "$0")/apt.sh" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi
 }
 

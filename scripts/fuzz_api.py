@@ -28,6 +28,7 @@ from bench.service import Service  # noqa: E402
 
 PHASES = "examples,coverage,fuzzing,stateful"
 CONFIG = ROOT / "tests" / "security" / "schemathesis.toml"
+HOOKS = "tests.security.fuzz_hooks"  # a fresh Idempotency-Key per creation: see the module
 
 
 def _env(name: str) -> str:
@@ -80,7 +81,9 @@ def main() -> int:
             *extra,
         ]
         print("$", " ".join(c if "Bearer" not in c else "--header='Authorization: Bearer …'" for c in command))
-        return subprocess.run(command, check=False).returncode
+        path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+        hooks = {"SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": path}
+        return subprocess.run(command, check=False, env={**os.environ, **hooks}).returncode
     finally:
         service.stop()
         asyncio.run(_database(server, name, drop=True))

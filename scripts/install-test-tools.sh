@@ -25,6 +25,6 @@ cleanup() { if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi; }
 trap cleanup EXIT
 
 echo "[test-tools] apt-get install ${missing[*]}" >&2
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"$(dirname "$0")/apt.sh" update -qq
+"$(dirname "$0")/apt.sh" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "[test-tools] ready: $(/usr/sbin/nginx -v 2>&1), $(promtool --version 2>&1 | head -1)" >&2

@@ -50,9 +50,9 @@ host_tools() {
   done
   [ -z "$missing" ] && return 0
   log "apt-get install$missing"
-  $SUDO apt-get update -qq
+  "$(dirname "$0")/apt.sh" update -qq
   # shellcheck disable=SC2086
-  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  "$(dirname "$0")/apt.sh" install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 # remove DIR: debootstrap mounts /proc, /sys (and in a container binds /dev

@@ -30,10 +30,10 @@ ensure_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
   done
   [ -z "$missing" ] && return 0
-  if [ -z "$apt_updated" ]; then log "apt-get update"; $SUDO apt-get update -qq; apt_updated=1; fi
+  if [ -z "$apt_updated" ]; then log "apt-get update"; "$here/scripts/apt.sh" update -qq; apt_updated=1; fi
   log "apt-get install$missing"
   # shellcheck disable=SC2086
-  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  "$here/scripts/apt.sh" install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 # ------------------------------------ PostgreSQL 17 + TimescaleDB (Apache-2 edition)

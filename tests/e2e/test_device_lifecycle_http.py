@@ -115,6 +115,7 @@ async def test_a_deleted_device_is_forgotten(client: AsyncTestClient[Any], datab
     # The id stays taken (its history is in the event store); the name is free at the site.
     again = await client.post("/v1/devices", json=device("dev-1"), headers=auth())
     assert again.status_code == 409
+    assert "belonged to a deleted device" in again.json()["detail"]
     assert (await client.post("/v1/devices", json=device("dev-3"), headers=auth())).status_code == 201
 
     conn = await asyncpg.connect(database_url)
@@ -126,3 +127,18 @@ async def test_a_deleted_device_is_forgotten(client: AsyncTestClient[Any], datab
             assert kept > 0, table
     finally:
         await conn.close()
+
+
+async def test_a_replayed_registration_answers_as_the_first_even_after_a_delete(client: AsyncTestClient[Any]) -> None:
+    keyed = {**auth(), "Idempotency-Key": "register-dev-9"}
+    first = await client.post("/v1/devices", json=device("dev-9"), headers=keyed)
+    assert first.status_code == 201, first.text
+    assert (await client.delete("/v1/devices/dev-9", headers=auth())).status_code == 204
+
+    replay = await client.post("/v1/devices", json=device("dev-9"), headers=keyed)
+    assert (replay.status_code, replay.headers["idempotent-replayed"]) == (201, "true")
+    assert replay.content == first.content
+    assert (await client.get("/v1/devices/dev-9", headers=auth())).status_code == 404
+    fresh = await client.post("/v1/devices", json=device("dev-9"), headers={**auth(), "Idempotency-Key": "other"})
+    assert fresh.status_code == 409
+    assert "belonged to a deleted device" in fresh.json()["detail"]

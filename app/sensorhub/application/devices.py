@@ -23,7 +23,10 @@ DeviceResult = CommandResult[DeviceState]
 
 
 async def register_device(cmd: RegisterDevice, uow: UnitOfWork) -> DeviceResult:
-    if await uow.devices.find(cmd.device_id) is not None:
+    existing = await uow.devices.find(cmd.device_id)
+    if existing is not None and existing.state.status == "deleted":
+        raise AlreadyExists(f"device id {cmd.device_id!r} belonged to a deleted device; ids are never reused")
+    if existing is not None:
         raise AlreadyExists(f"a device with id {cmd.device_id!r} already exists")
     device = Device.register(cmd)
     await _claim_name(device, uow)

@@ -62,18 +62,55 @@ _APPEND_ONE = (
 # conflict, or a racing writer that got there first) and decides nothing: the statement wrote
 # nothing, and eventstore_append_one (then eventstore_append_checked) decides, in a new snapshot.
 # Parameters: stream id, expected version (_APPEND_AT) or stream type (_APPEND_NEW), then the event.
+#
+# The id probe (_ID_PROBE, an index descent of events_event_id_key at a random uuid: ~10 % of the
+# statement's server time) is there only for an append inside the caller's transaction, which a
+# unique violation would abort. A statement that commits on its own (on the pool, the common case)
+# is sent without it (_UNPROBED): a stored id then fails the insert on the unique index, which
+# rolls the whole statement back — nothing written, as with the probe — and the functions decide.
+_ID_PROBE = " AND NOT EXISTS (SELECT FROM events e WHERE e.event_id = $3)"
 _INSERT_CLAIMED = (
     " INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
     " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position"
 )
-_APPEND_AT = (
-    "WITH claim AS (UPDATE streams AS s SET version = $2 + 1"
-    " WHERE s.stream_id = $1 AND s.version = $2 AND NOT EXISTS (SELECT FROM events e WHERE e.event_id = $3)"
-    " RETURNING s.version)" + _INSERT_CLAIMED
-)
+_CLAIM_AT = "WITH claim AS (UPDATE streams AS s SET version = $2 + 1 WHERE s.stream_id = $1 AND s.version = $2"
+_APPEND_AT = _CLAIM_AT + _ID_PROBE + " RETURNING s.version)" + _INSERT_CLAIMED
+_APPEND_AT_UNPROBED = _CLAIM_AT + " RETURNING s.version)" + _INSERT_CLAIMED
 _APPEND_NEW = (
     "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
     " VALUES ($1, $2, 1) ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_CLAIMED
+)
+# The same for one tagged event and a condition of at most one item (issue 17), one statement:
+# first the tag locks (the event's tags shared, the condition's first tag exclusive, each once, in
+# key order: eventstore_lock_tags.sql says why that is safe), then the condition check
+# (eventstore_condition_holds: a function, so that it reads a snapshot taken after the locks were
+# granted; it raises SH412), both before the claim takes the stream row's lock (the claim's WHERE
+# waits for them, as every other path takes tag locks before stream locks); then the claim and the
+# event as above, and its tags. No row back: the functions decide, as above. Parameters: as above,
+# then the event's tags (distinct), the condition's types and tags (NULL: no condition), its position.
+_TAG_LOCKS_AND_CHECK = (
+    "(SELECT CASE WHEN count(CASE WHEN k.exclusive THEN pg_advisory_xact_lock(1583218693, k.key)"
+    " ELSE pg_advisory_xact_lock_shared(1583218693, k.key) END) < 0 THEN false"
+    " WHEN $10::text[] IS NULL THEN true"
+    " ELSE eventstore_condition_holds($9::text[], $10::text[], $11::bigint, $3::uuid) END"
+    " FROM (SELECT hashtext(t.tag) AS key, bool_or(t.exclusive) AS exclusive"
+    " FROM (SELECT u AS tag, true AS exclusive FROM unnest(($10::text[])[1:1]) AS u"
+    " UNION ALL SELECT u, false FROM unnest($8::text[]) AS u) AS t"
+    " GROUP BY 1 ORDER BY 1 OFFSET 0) AS k)"
+)
+_INSERT_TAGGED = (
+    " , inserted AS (INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position),"
+    " tagged AS (INSERT INTO event_tags (tag, type, position)"
+    " SELECT t.tag, $4, i.position FROM inserted i CROSS JOIN unnest($8::text[]) AS t(tag))"
+    " SELECT position FROM inserted"
+)
+_APPEND_TAGGED_AT = _CLAIM_AT + f" AND {_TAG_LOCKS_AND_CHECK}" + _ID_PROBE + " RETURNING s.version)" + _INSERT_TAGGED
+_APPEND_TAGGED_AT_UNPROBED = _CLAIM_AT + f" AND {_TAG_LOCKS_AND_CHECK} RETURNING s.version)" + _INSERT_TAGGED
+_APPEND_TAGGED_NEW = (
+    "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
+    f" SELECT $1, $2, 1 WHERE {_TAG_LOCKS_AND_CHECK}"
+    " ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_TAGGED
 )
 # Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
@@ -145,10 +182,10 @@ class PostgresEventStore:
         """Append 1..n events in one round trip; raises ConcurrencyError / EventIdConflict, and
         AppendConditionFailed when an event matching ``condition`` was stored after its position.
         No events: only the expectation is checked, nothing is written (``positions`` is empty)."""
-        if len(events) == 1 and condition is None and not events[0].tags:
+        if len(events) == 1 and (condition is None or len(condition.items) == 1):
             e = events[0]
             if (type(expected) is int and expected >= 0) or expected == "no_stream":
-                position = await self._append_claimed(stream_id, stream_type, e, expected)
+                position = await self._append_claimed(stream_id, stream_type, e, expected, condition)
                 if position is not None:
                     version = expected + 1 if isinstance(expected, int) else 1
                     _appended_counter(stream_type).inc(1)
@@ -306,14 +343,40 @@ class PostgresEventStore:
             snapshot.state,
         )
 
-    async def _append_claimed(self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected) -> int | None:
-        """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``): the new event's position, or
-        None when the statement wrote nothing and the append functions must decide."""
-        sql, key = (_APPEND_AT, expected) if type(expected) is int and expected > 0 else (_APPEND_NEW, stream_type)
-        try:
-            return await self._db.fetchval(
-                sql, stream_id, key, e.event_id, e.type, e.schema_version, e.data, e.metadata
+    async def _append_claimed(
+        self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected, condition: AppendCondition | None
+    ) -> int | None:
+        """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``, with tags or a condition
+        ``_APPEND_TAGGED_*``): the new event's position, or None when the statement wrote nothing
+        and the append functions must decide."""
+        at = type(expected) is int and expected > 0
+        alone = self._commits_itself()  # no id probe needed (see _ID_PROBE)
+        args: tuple[Any, ...] = (
+            stream_id,
+            expected if at else stream_type,
+            e.event_id,
+            e.type,
+            e.schema_version,
+            e.data,
+            e.metadata,
+        )
+        if condition is None and not e.tags:
+            sql = (_APPEND_AT_UNPROBED if alone else _APPEND_AT) if at else _APPEND_NEW
+        else:
+            sql = (_APPEND_TAGGED_AT_UNPROBED if alone else _APPEND_TAGGED_AT) if at else _APPEND_TAGGED_NEW
+            item = condition.items[0] if condition is not None else None
+            args += (
+                list(dict.fromkeys(e.tags)),  # distinct: one tag row each
+                list(item.types) if item is not None else None,
+                list(item.tags) if item is not None else None,
+                condition.after if condition is not None else 0,
             )
+        try:
+            return await self._db.fetchval(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            if alone and getattr(exc, "constraint_name", None) == "events_event_id_key":
+                return None  # the statement was rolled back: the functions decide (replay or conflict)
+            raise _translate(exc, stream_id, expected) from None
         except asyncpg.PostgresError as exc:
             raise _translate(exc, stream_id, expected) from None
 

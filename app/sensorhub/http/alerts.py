@@ -32,17 +32,19 @@ from sensorhub.http.commands import Commands, command_response, if_match, json_r
 from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.http.reads import (
-    MAX_VERSION,
-    VERSION_CURSOR,
     Cursor,
+    FromVersion,
     Limit,
     MinPositionHeader,
     MinPositionQuery,
     ReadModels,
+    VersionCursor,
     decode_cursor,
     encode_cursor,
-    version_cursor,
+    stream_next_cursor,
+    stream_page_start,
 )
+from sensorhub.http.times import utc_range
 from sensorhub.http.views import (
     AcknowledgeBody,
     AlertView,
@@ -192,11 +194,7 @@ class AlertsController(Controller):
         x_min_position: MinPositionHeader = None,
     ) -> Response[bytes]:
         """Alert transitions in ``[from, to)`` (raised, acknowledged, resolved, auto_resolved), or counts per bucket."""
-        for name, value in (("from", start), ("to", end)):
-            if value.tzinfo is None:
-                raise invalid(name, f"`{name}` needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
-        if end <= start:
-            raise invalid("to", "`to` must be after `from`")
+        start, end = utc_range(start, end)
         headers = await read_models.consistent(("alert_history",), min_position, x_min_position)
         async with pool.acquire() as conn:
             if bucket is not None:
@@ -292,38 +290,27 @@ class AlertsController(Controller):
         view = msgspec.structs.replace(alert_from_state(alert.state, alert.version), archived=archived)
         return json_response(view, version=alert.version)
 
-    @get(
-        "/{alert_id:str}/events", opt=READ, operation_id="alertEvents", responses=documented(AlertEventPage, 404)
-    )
+    @get("/{alert_id:str}/events", opt=READ, operation_id="alertEvents", responses=documented(AlertEventPage, 404))
     async def events(
         self,
         *,
         event_store: deps.Injected[EventStore],
         codec: deps.Injected[EventTypeRegistry],
         alert_id: FromPath[str],
-        from_version: Annotated[
-            int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
-        ] = 1,
-        cursor: Annotated[
-            str | None,
-            QueryParameter(
-                pattern=VERSION_CURSOR, description="`next_cursor` of the previous page (instead of `from_version`)"
-            ),
-        ] = None,
+        from_version: FromVersion = 1,
+        cursor: VersionCursor = None,
         limit: Limit = 50,
     ) -> Response[bytes]:
         """The alert's stream, oldest first, payloads in their current schema version, from the hot
         store or the archive (``archived: true``); 404 for an alert never raised."""
-        start = version_cursor(cursor) if cursor is not None else from_version
+        start = stream_page_start(cursor, from_version)
         records = await event_store.read_stream(alert_id, from_version=start, limit=limit)
         first = records[:1] if start == 1 else await event_store.read_stream(alert_id, from_version=1, limit=1)
         if not first or first[0].type != AlertRaised.__name__:
             raise ProblemError(404, f"no alert with id {alert_id!r}")
         archived = await event_store.archived(alert_id) is not None
         items = [event_item(codec.upcast_record(r)) for r in records]
-        more = len(items) == limit
-        page = AlertEventPage(items, str(records[-1].stream_version + 1) if more else None, archived)
-        return json_response(page)
+        return json_response(AlertEventPage(items, stream_next_cursor(records, limit), archived))
 
     @post(
         "/{alert_id:str}/acknowledge",

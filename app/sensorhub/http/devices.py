@@ -31,21 +31,23 @@ from sensorhub.domain.values import Metric
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.http import dependencies as deps
 from sensorhub.http.commands import Commands, command_context, command_response, idempotent, if_match, json_response
-from sensorhub.http.field_errors import plus_hint
 from sensorhub.http.openapi import documented
 from sensorhub.http.problems import ProblemError, etag, invalid, translated_errors
 from sensorhub.http.reads import (
     MAX_VERSION,
-    VERSION_CURSOR,
     Cursor,
+    FromVersion,
     Limit,
     MinPositionHeader,
     MinPositionQuery,
     ReadModels,
+    VersionCursor,
     decode_cursor,
     encode_cursor,
-    version_cursor,
+    stream_next_cursor,
+    stream_page_start,
 )
+from sensorhub.http.times import utc_moment
 from sensorhub.http.views import (
     DeviceView,
     EventPage,
@@ -202,10 +204,8 @@ class DevicesController(Controller):
         if at is not None and version is not None:
             message = "give `at` or `version`, not both"
             raise invalid("at", message)
-        if at is not None and at.tzinfo is None:
-            message = "`at` needs a time zone offset, e.g. 2026-01-01T12:00:00Z"
-            message += plus_hint(request.query_params.get("at"))
-            raise invalid("at", message)
+        if at is not None:
+            at = utc_moment("at", at, request.query_params.get("at"))
         async with unit_of_work(None) as uow:
             if at is None and version is None:
                 device = await uow.devices.find(device_id)
@@ -347,20 +347,13 @@ class DevicesController(Controller):
         event_store: deps.Injected[EventStore],
         codec: deps.Injected[EventTypeRegistry],
         device_id: FromPath[str],
-        from_version: Annotated[
-            int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")
-        ] = 1,
-        cursor: Annotated[
-            str | None,
-            QueryParameter(
-                pattern=VERSION_CURSOR, description="`next_cursor` of the previous page (instead of `from_version`)"
-            ),
-        ] = None,
+        from_version: FromVersion = 1,
+        cursor: VersionCursor = None,
         limit: Limit = 50,
     ) -> Response[bytes]:
         """The device's stream, oldest first, payloads in their current schema version; 404 for a
         device that was never registered."""
-        start = version_cursor(cursor) if cursor is not None else from_version
+        start = stream_page_start(cursor, from_version)
         records = await event_store.read_stream(device_id, from_version=start, limit=limit)
         if not records and (start == 1 or not await event_store.read_stream(device_id, from_version=1, limit=1)):
             raise ProblemError(404, f"no device with id {device_id!r}")
@@ -369,8 +362,7 @@ class DevicesController(Controller):
         if current is None or current.state.status == "deleted":  # forgotten: its history too
             raise ProblemError(404, f"no device with id {device_id!r}: it was deleted")
         items = [event_item(codec.upcast_record(r)) for r in records]
-        more = len(items) == limit
-        return json_response(EventPage(items, str(records[-1].stream_version + 1) if more else None))
+        return json_response(EventPage(items, stream_next_cursor(records, limit)))
 
 
 class DeviceBatchController(Controller):

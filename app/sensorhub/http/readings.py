@@ -18,6 +18,7 @@ from sensorhub.http.openapi import ReadingsBodyOperation
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.http.reads import MinPositionHeader, MinPositionQuery, ReadModels, decode_cursor, encode_cursor
 from sensorhub.http.throttle import ROWS, charge
+from sensorhub.http.times import utc_range
 from sensorhub.ingest.rows import BodyError, TooManyRows, parse_body
 from sensorhub.runtime import TimeSeries
 from sensorhub.settings import Settings
@@ -75,16 +76,13 @@ class SiteSummaryView(msgspec.Struct):
     readings_last_hour: int
 
 
-def _check_range(start: datetime, end: datetime, settings: Settings) -> None:
-    for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
-            raise invalid(name, f"`{name}` needs a UTC offset, e.g. 2025-01-01T00:00:00Z")
-    if end <= start:
-        raise invalid("to", "`to` must be later than `from`")
+def _check_range(start: datetime, end: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    start, end = utc_range(start, end)
     limit = settings.readings_max_span_days
     if end - start > timedelta(days=limit):
         span = (end - start).total_seconds() / 86400
         raise invalid("to", f"the range spans {span:g} days; the most one query may ask for is {limit:g} days")
+    return start, end
 
 
 class ReadingsController(Controller):
@@ -171,7 +169,7 @@ class ReadingsController(Controller):
     ) -> ReadingsPage:
         """Raw readings of one series in ``[from, to)``, oldest first, in pages (``limit``,
         ``cursor`` → ``next_cursor``), or epoch-aligned buckets with aggregates and gap filling."""
-        _check_range(start, end, settings)
+        start, end = _check_range(start, end, settings)
         points = settings.readings_max_points
         after: datetime | None = None
         if bucket is None:
@@ -232,11 +230,7 @@ class ReadingsController(Controller):
     ) -> Stream:
         """Every reading of the device in ``[from, to)`` (any span), streamed: by metric, then oldest
         first, read in keyset batches, so memory does not grow with the range."""
-        for name, value in (("from", start), ("to", end)):
-            if value.tzinfo is None:
-                raise invalid(name, f"`{name}` needs a UTC offset, e.g. 2025-01-01T00:00:00Z")
-        if end <= start:
-            raise invalid("to", "`to` must be later than `from`")
+        start, end = utc_range(start, end)
         async with pool.acquire() as conn:
             device = (await timeseries.ingest.catalog.get(conn, [device_id])).get(device_id)
         if device is None:

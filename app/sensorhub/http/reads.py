@@ -7,7 +7,7 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 from litestar.params import HeaderParameter, QueryParameter
 
+from sensorhub.application.ports import RecordedEvent
 from sensorhub.db import Conn
 from sensorhub.http.problems import ProblemError, invalid
 from sensorhub.projections import store
@@ -42,6 +43,14 @@ MinPositionQuery = Annotated[
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 50, at most 1000)")]
 Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+# A stream's page (device and alert events): `from_version`, or the previous page's `next_cursor`.
+FromVersion = Annotated[int, QueryParameter(ge=1, le=MAX_VERSION, description="First stream version to return")]
+VersionCursor = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=VERSION_CURSOR, description="`next_cursor` of the previous page (instead of `from_version`)"
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -103,9 +112,16 @@ def decode_cursor(cursor: str, shape: type[Any]) -> Any:
         raise ProblemError(422, message, extra={"errors": [{"field": "cursor", "message": message}]}) from None
 
 
-def version_cursor(cursor: str) -> int:
-    """A stream page's ``next_cursor`` back as the stream version it stands for."""
+def stream_page_start(cursor: str | None, from_version: int) -> int:
+    """The first stream version of the page asked for: the ``cursor``'s when given."""
+    if cursor is None:
+        return from_version
     if not cursor.isdigit() or not 1 <= int(cursor) <= MAX_VERSION:
         message = "`cursor` is not one this API returned; pass `next_cursor` from the previous page unchanged"
         raise invalid("cursor", message)
     return int(cursor)
+
+
+def stream_next_cursor(records: Sequence[RecordedEvent], limit: int) -> str | None:
+    """A full page's ``next_cursor``: the version after its last event (None after a short page)."""
+    return str(records[-1].stream_version + 1) if records and len(records) == limit else None

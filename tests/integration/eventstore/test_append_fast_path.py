@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from dataclasses import replace
 
 import asyncpg
 import pytest
 from sensorhub.application.errors import ConcurrencyError, EventIdConflict
-from sensorhub.application.stored_events import AppendResult, Expected, NewEvent
+from sensorhub.application.stored_events import AppendCondition, AppendResult, Expected, NewEvent, QueryItem
 from sensorhub.eventstore.postgres import PostgresEventStore
 
 from tests.integration.eventstore.support import new_event
@@ -152,9 +153,10 @@ async def test_a_stale_expectation_is_a_conflict_not_a_gap(pool: asyncpg.Pool) -
 
 
 async def test_a_stored_event_sent_again_at_the_current_version_replays(pool: asyncpg.Pool) -> None:
-    """Here the claim alone would go through (the expectation is met): the statement's probe of the
-    event id is what hands over to the functions, which replay. Without it the insert would hit the
-    event id's unique index: a conflict for a retry, and inside a transaction an aborted one."""
+    """Here the claim alone would go through (the expectation is met). On the pool the statement has
+    no id probe: the insert hits the event id's unique index, the statement rolls back (claim
+    included) and the functions replay. Inside a transaction, which that error would abort, the
+    statement's probe of the event id is what hands over to the functions."""
     store = PostgresEventStore(pool)
     event = new_event()
     first = await store.append("s", "Thing", [event], 0)
@@ -164,3 +166,21 @@ async def test_a_stored_event_sent_again_at_the_current_version_replays(pool: as
         in_tx = PostgresEventStore(conn)
         assert (await in_tx.append("s", "Thing", [event], 1)).replayed
         assert (await in_tx.append("s", "Thing", [new_event()], 1)).version == 2
+    assert await store.stream_version("s") == 2
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["tagged", "conditional"])
+async def test_a_stored_tagged_event_sent_again_at_the_current_version_replays(
+    pool: asyncpg.Pool, conditional: bool
+) -> None:
+    """The same for the tagged statement (issue 17): a replay, no second tag row, the version kept."""
+    store = PostgresEventStore(pool)
+    event = replace(new_event("Claimed"), tags=("name:r", "name:r"))
+    condition = AppendCondition((QueryItem(("Claimed",), ("name:r",)),), 0) if conditional else None
+    first = await store.append("s", "Thing", [event], 0, condition)
+    again = await store.append("s", "Thing", [event], 1, condition)
+    assert again.replayed and again.positions == first.positions and again.version == 1
+    async with pool.acquire() as conn, conn.transaction():
+        assert (await PostgresEventStore(conn).append("s", "Thing", [event], 1, condition)).replayed
+    assert await store.stream_version("s") == 1
+    assert await pool.fetchval("SELECT count(*) FROM event_tags WHERE tag = 'name:r'") == 1

@@ -138,3 +138,46 @@ async def test_multi_stream_appends_on_one_condition_one_wins_every_round(wide_p
         start.set()
         assert sum(await asyncio.gather(*tasks)) == 1, round_
         assert len((await store.read_matching([item])).events) == 1
+
+
+@pytest.mark.parametrize("expected", [0, 1], ids=["new stream", "exact version"])
+async def test_a_conditional_append_waiting_for_a_writer_of_its_tag_sees_its_event(
+    pool: asyncpg.Pool, database_url: str, expected: int
+) -> None:
+    """The single-statement path (issue 17) starts its snapshot before it gets the tag's lock:
+    the check must read a snapshot taken after it, or it misses the event of the writer it
+    waited for (committed between the two) and two holders of one name both pass."""
+    store = PostgresEventStore(pool)
+    item = QueryItem(ITEM_TYPES, ("name:y",))
+    if expected:
+        await store.append("checker", "Thing", [new_event()], 0)
+    slow = await asyncpg.connect(database_url)
+    await init_connection(slow)
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        await PostgresEventStore(slow).append("holder", "Thing", [replace(new_event("Claimed"), tags=("name:y",))], 0)
+        checking = asyncio.create_task(
+            store.append(
+                "checker",
+                "Thing",
+                [replace(new_event("Claimed"), tags=("name:y",))],
+                expected,
+                AppendCondition((item,), 0),
+            )
+        )
+        for _ in range(500):  # until the conditional append waits for the holder's tag lock
+            assert not checking.done(), checking.result()
+            if await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
+            ):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the conditional append never waited for the tag lock")
+        await tx.commit()
+        with pytest.raises(AppendConditionFailed):
+            await checking
+    finally:
+        await slow.close()
+    assert await store.stream_version("checker") == expected

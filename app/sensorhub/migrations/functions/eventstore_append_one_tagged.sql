@@ -1,6 +1,8 @@
 -- The common case of eventstore_append_tagged, cheaper: one event as scalars (appended by
 -- eventstore_append_one) and a condition of one item as arrays (p_cond_tags NULL: no condition),
--- checked by one statement on the primary key of event_tags. Same results and errors.
+-- checked by one statement on the primary key of event_tags (eventstore_condition_holds). Same
+-- results and errors. The client's plain-SQL statement does the same for an exact expected
+-- version; this function is where it hands over when that statement wrote nothing.
 CREATE OR REPLACE FUNCTION eventstore_append_one_tagged(
     p_stream_id text,
     p_stream_type text,
@@ -26,7 +28,6 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     r record;
-    m record;
 BEGIN
     IF p_cond_tags IS NOT NULL AND p_tags = ARRAY[p_cond_tags[1]] THEN  -- claims what it checks: one lock
         PERFORM pg_advisory_xact_lock(1583218693, hashtext(p_cond_tags[1]));
@@ -36,23 +37,7 @@ BEGIN
         PERFORM eventstore_lock_tags(coalesce(p_cond_tags[1:1], '{}'), p_tags);
     END IF;
     IF p_cond_tags IS NOT NULL THEN
-        SELECT et.position, et.type, et.tag INTO m
-          FROM event_tags et
-         WHERE et.tag = p_cond_tags[1]
-           AND (cardinality(p_cond_types) = 0 OR et.type = ANY (p_cond_types))
-           AND et.position > p_after
-           AND (cardinality(p_cond_tags) = 1 OR NOT EXISTS (
-                SELECT 1 FROM unnest(p_cond_tags[2:]) AS g(tag)
-                 WHERE NOT EXISTS (SELECT 1 FROM event_tags x
-                                    WHERE x.tag = g.tag AND x.type = et.type AND x.position = et.position)))
-           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = et.position AND e.event_id = p_event_id)
-         ORDER BY et.position
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'append condition failed: % at position % (tag %) after position %',
-                m.type, m.position, m.tag, p_after
-                USING ERRCODE = 'SH412', DETAIL = m.position || '|' || m.type || '|' || p_after || '|' || m.tag;
-        END IF;
+        PERFORM eventstore_condition_holds(p_cond_types, p_cond_tags, p_after, p_event_id);
     END IF;
     SELECT * INTO r FROM eventstore_append_one(
         p_stream_id, p_stream_type, p_expected, p_event_id, p_type, p_schema_version, p_data, p_metadata);
