@@ -59,6 +59,14 @@ def markdown(result: dict[str, Any]) -> str:
             tp = _fmt(v["throughput"], 0) + (f" ({runs})" if runs else "")
             lines.append(f"| {row['row']} | {row['engine']} | {v['name']} | {tp} | {_fmt(v['p50_ms'], 2)} | "
                          f"{_fmt(v['p95_ms'], 2)} | {_fmt(v['p99_ms'], 2)} | {_fmt(v['peak_rss_mb'])} |")
+    # What each row ran on (sizes, data shape, how the database was prepared): the figures mean little without it.
+    workloads = [(row["row"], row["engine"], row["workload"]) for row in result["rows"]
+                 if not row.get("skipped") and row.get("workload")]
+    if workloads:
+        lines.append("")
+        lines.append("### Workloads")
+        lines.append("")
+        lines.extend(f"* {what} ({engine}): {workload}" for what, engine, workload in workloads)
     notes = [(row["row"], row["engine"], n) for row in result["rows"] for n in row.get("notes", [])]
     extras = [
         (row["row"], row["engine"], v["name"], v["extra"])

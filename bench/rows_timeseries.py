@@ -33,6 +33,7 @@ from bench.core import (
     reset_peak_rss,
     summaries,
 )
+from bench.settle import settle
 
 METRICS = ("temperature", "humidity", "pressure")
 RAW_STAGING = (
@@ -276,9 +277,6 @@ async def _fill(ctx: Context, rows: int, target: tuple[str, str], day_start: dat
                 "FROM generate_series($2::int, $3::int) m, generate_series(0, 2999) s ON CONFLICT DO NOTHING",
                 first, offset, min(minutes, offset + step) - 1,
             )
-        # Settle what was just written, as a past day is in a running system: without this the
-        # measurement races autovacuum on freshly loaded chunks (and sets hint bits as it reads).
-        await conn.execute("VACUUM (ANALYZE) readings")
 
 
 def timed_buckets(
@@ -318,13 +316,14 @@ async def bucket_query(ctx: Context) -> list[RowResult]:
             target[0],
         )
         assert loaded is not None
+        settled = await settle(ctx.pool)  # last before the queries
         total = int(loaded["total"])
         filler_days = (loaded["last"] - loaded["first"]).total_seconds() / 86400 if loaded["filler"] else 0.0
         data = (
             f"table of {total:,} rows: the queried series ({loaded['target']:,} readings, one every 10 s "
             f"over 1 day), 3,000 filler series ({loaded['filler']:,} readings, one a minute over "
             f"{filler_days:.1f} days), {total - loaded['target'] - loaded['filler']:,} rows of the ingest "
-            "rows' series; loaded server-side, then VACUUM (ANALYZE) readings"
+            f"rows' series; loaded server-side, then {settled}"
         )
         spec = BucketSpec(timedelta(minutes=1), ("avg", "min", "max", "count"), "none")
         rng = SeriesRange(target[0], target[1], day_start, day_start + timedelta(days=1))

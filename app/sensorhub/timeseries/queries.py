@@ -172,13 +172,15 @@ class BucketQuery:
 
 
 def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], fill: Fill) -> BucketQuery:
+    """One row per bucket, in time order: the bucket's start as ``time``, then one column per
+    aggregate, named by it, in the order asked for."""
     if uses_rollups(width):
         data = _rollup_buckets(engine.bucket("$5::interval", "hour"), aggregates)
     else:
         data = _raw_buckets(engine.bucket("$5::interval", "time"), aggregates)
     values = ", ".join(f"{_FINAL[a]} AS {a}" for a in aggregates)
     if fill == "none":
-        sql = f"SELECT bucket, {values} FROM ({data}) data ORDER BY bucket"
+        sql = f"SELECT bucket AS time, {values} FROM ({data}) data ORDER BY bucket"
         return BucketQuery(sql, aggregates)
     grid = (
         f"SELECT generate_series({engine.bucket('$5::interval', '$3::timestamptz')}, "
@@ -189,7 +191,7 @@ def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], 
     columns = [a for a in aggregates if a != "count"]
     if fill == "null" or not columns:
         outer = ", ".join("coalesce(count, 0) AS count" if a == "count" else a for a in aggregates)
-        return BucketQuery(f"SELECT bucket, {outer} FROM ({joined}) j ORDER BY bucket", aggregates)
+        return BucketQuery(f"SELECT bucket AS time, {outer} FROM ({joined}) j ORDER BY bucket", aggregates)
     groups = ", ".join(
         f"count({c}) OVER (ORDER BY bucket) AS {c}_gp, count({c}) OVER (ORDER BY bucket DESC) AS {c}_gn"
         for c in columns
@@ -214,7 +216,7 @@ def bucket_query(engine: Engine, width: timedelta, aggregates: tuple[str, ...], 
                 f"(extract(epoch FROM bucket - {a}_pt) / extract(epoch FROM {a}_nt - {a}_pt))::float8 END AS {a}"
             )
     sql = (
-        f"SELECT bucket, {', '.join(outer_columns)} FROM ("
+        f"SELECT bucket AS time, {', '.join(outer_columns)} FROM ("
         f"SELECT *, {edges} FROM (SELECT *, {groups} FROM ({joined}) j) g"
         ") e ORDER BY bucket"
     )
