@@ -1,0 +1,63 @@
+"""A batch's ``ingest_upkeep`` row computed from the batch itself (no I/O), for a write in which
+every reading was inserted (the direct ``COPY``, see ``store.py``): the newest reading per series
+and every (series, hour) with a reading, hours epoch-aligned in UTC as ``date_bin('1 hour', …)``
+gives them. One pass over the batch with a hash per series, instead of the merge statement's sort."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # store.py imports this module
+    from sensorhub.timeseries.store import Reading
+
+
+@dataclass
+class UpkeepRow:
+    """The columns of one ``ingest_upkeep`` row (migration 0013), as parallel arrays."""
+
+    latest_devices: list[str] = field(default_factory=list)
+    latest_metrics: list[str] = field(default_factory=list)
+    latest_times: list[datetime] = field(default_factory=list)
+    latest_values: list[float] = field(default_factory=list)
+    hour_devices: list[str] = field(default_factory=list)
+    hour_metrics: list[str] = field(default_factory=list)
+    hours: list[datetime] = field(default_factory=list)
+
+    def args(self) -> tuple[list[str], list[str], list[datetime], list[float], list[str], list[str], list[datetime]]:
+        return (self.latest_devices, self.latest_metrics, self.latest_times, self.latest_values,
+                self.hour_devices, self.hour_metrics, self.hours)
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The start of the UTC hour ``moment`` falls in (``date_bin('1 hour', moment, epoch)``)."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def upkeep_of(readings: Sequence[Reading]) -> UpkeepRow:
+    """The upkeep row of a batch all of whose readings were inserted (unique per series and time)."""
+    newest: dict[tuple[str, str], Reading] = {}
+    hours_of_time: dict[datetime, datetime] = {}  # a batch repeats few times: each converted once
+    marks: set[tuple[str, str, datetime]] = set()
+    for r in readings:
+        key = (r.device_id, r.metric)
+        seen = newest.get(key)
+        if seen is None or r.time > seen.time:
+            newest[key] = r
+        hour = hours_of_time.get(r.time)
+        if hour is None:
+            hour = hours_of_time[r.time] = hour_of(r.time)
+        marks.add((r.device_id, r.metric, hour))
+    row = UpkeepRow()
+    for (device_id, metric), r in newest.items():
+        row.latest_devices.append(device_id)
+        row.latest_metrics.append(metric)
+        row.latest_times.append(r.time)
+        row.latest_values.append(r.value)
+    for device_id, metric, hour in marks:
+        row.hour_devices.append(device_id)
+        row.hour_metrics.append(metric)
+        row.hours.append(hour)
+    return row
