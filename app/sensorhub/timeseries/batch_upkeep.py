@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sensorhub.db import array_literal
+
 if TYPE_CHECKING:  # store.py imports this module
     from sensorhub.timeseries.store import Reading
 
@@ -26,9 +28,13 @@ class UpkeepRow:
     hour_metrics: list[str] = field(default_factory=list)
     hours: list[datetime] = field(default_factory=list)
 
-    def args(self) -> tuple[list[str], list[str], list[datetime], list[float], list[str], list[str], list[datetime]]:
-        return (self.latest_devices, self.latest_metrics, self.latest_times, self.latest_values,
-                self.hour_devices, self.hour_metrics, self.hours)
+    def literals(self) -> tuple[str, ...]:
+        """The seven columns as array literals, for ``$n::text::<type>[]`` (``db.array_literal``)."""
+        return tuple(
+            array_literal(column)
+            for column in (self.latest_devices, self.latest_metrics, self.latest_times, self.latest_values,
+                           self.hour_devices, self.hour_metrics, self.hours)
+        )
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -39,24 +45,24 @@ def hour_of(moment: datetime) -> datetime:
 def upkeep_of(readings: Sequence[Reading]) -> UpkeepRow:
     """The upkeep row of a batch all of whose readings were inserted (unique per series and time)."""
     newest: dict[tuple[str, str], Reading] = {}
-    hours_of_time: dict[datetime, datetime] = {}  # a batch repeats few times: each converted once
-    marks: set[tuple[str, str, datetime]] = set()
     for r in readings:
         key = (r.device_id, r.metric)
         seen = newest.get(key)
         if seen is None or r.time > seen.time:
             newest[key] = r
-        hour = hours_of_time.get(r.time)
-        if hour is None:
-            hour = hours_of_time[r.time] = hour_of(r.time)
-        marks.add((r.device_id, r.metric, hour))
+    hour_by_time = {t: hour_of(t) for t in {r.time for r in readings}}  # a batch repeats few times
     row = UpkeepRow()
     for (device_id, metric), r in newest.items():
         row.latest_devices.append(device_id)
         row.latest_metrics.append(metric)
         row.latest_times.append(r.time)
         row.latest_values.append(r.value)
-    for device_id, metric, hour in marks:
+    if len(set(hour_by_time.values())) == 1:  # the usual batch: one hour, so one mark per series
+        hour = next(iter(hour_by_time.values()))
+        row.hour_devices, row.hour_metrics = row.latest_devices, row.latest_metrics
+        row.hours = [hour] * len(newest)
+        return row
+    for device_id, metric, hour in {(r.device_id, r.metric, hour_by_time[r.time]) for r in readings}:
         row.hour_devices.append(device_id)
         row.hour_metrics.append(metric)
         row.hours.append(hour)

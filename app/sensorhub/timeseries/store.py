@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from sensorhub.db import Conn
+from sensorhub.db import Conn, array_literal
 from sensorhub.timeseries import queries
 from sensorhub.timeseries.batch_upkeep import upkeep_of
 from sensorhub.timeseries.compression import PACKED_ALREADY, day_locks_sql
@@ -52,7 +52,7 @@ _LOCK_SERIES = """
 WITH locked AS (
     SELECT s.device_id, s.metric, s.open_alert_id
     FROM series_alert_state s
-    WHERE s.device_id = ANY($1::text[])
+    WHERE s.device_id = ANY($1::text::text[])
     ORDER BY s.device_id, s.metric
     FOR UPDATE OF s
 )
@@ -89,10 +89,12 @@ _WATCHED_BEFORE = """watched AS (
     ) p USING (device_id, metric)
 )"""
 _BEFORE = f"WITH {_WATCHED_BEFORE} SELECT device_id, metric, time FROM before"
+# The batch's upkeep row, its arrays passed as literals (``UpkeepRow.literals``).
 _UPKEEP = """
 INSERT INTO ingest_upkeep
     (latest_devices, latest_metrics, latest_times, latest_values, hour_devices, hour_metrics, hours)
-VALUES ($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::text[], $7::timestamptz[])
+VALUES ($1::text::text[], $2::text::text[], $3::text::timestamptz[], $4::text::float8[],
+        $5::text::text[], $6::text::text[], $7::text::timestamptz[])
 """
 
 # One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the batch's
@@ -246,7 +248,7 @@ class TimeSeriesStore:
         # Same round trip as the staging DDL.
         days = days_of(readings)
         await conn.execute(f"{_STAGING}; {day_locks_sql(days)}")
-        locked = await conn.fetch(_LOCK_SERIES, sorted({r.device_id for r in readings}))
+        locked = await conn.fetch(_LOCK_SERIES, array_literal(sorted({r.device_id for r in readings})))
         unpacked_from: date | None = locked[0]["unpacked_from"]
         open_alerts: dict[Series, str | None] = {}
         if len(locked) > 1:  # states of the batch's series (the lock covers the devices' other series too)
@@ -280,7 +282,7 @@ class TimeSeriesStore:
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
             columns=("device_id", "metric", "time", "value"),
         )
-        await conn.execute(_UPKEEP, *upkeep_of(readings).args())
+        await conn.execute(_UPKEEP, *upkeep_of(readings).literals())
         evaluate: list[Reading] = []
         if watched:
             for r in readings:
