@@ -105,6 +105,14 @@ async def test_concurrent_batches_of_the_same_readings_store_them_once(ts: TimeS
     assert len(await ts.stored()) == 400
 
 
+async def test_a_batch_repeating_its_own_reading_keeps_the_first(ts: TimeSeries) -> None:
+    await ts.register("d1", "temp")
+    rows = [reading("d1", "temp", T0 + timedelta(seconds=s), float(s)) for s in range(20)]
+    result = await ts.send([*rows, reading("d1", "temp", T0 + timedelta(seconds=3), 99.0)])
+    assert (result.accepted, result.duplicates) == (20, 1)
+    assert [r[3] for r in await ts.stored()] == [float(s) for s in range(20)]
+
+
 async def test_array_literals_round_trip_any_text(ts: TimeSeries) -> None:
     texts = ['plain', 'with "quotes"', "back\\slash", "a,b", "{braces}", " spaced ", "NULL", "", "ünï ✓", "new\nline"]
     assert await ts.pool.fetchval("SELECT $1::text::text[]", array_literal(texts)) == texts

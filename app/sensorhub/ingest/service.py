@@ -123,7 +123,9 @@ class ReadingsIngest:
         direct: bool,
     ) -> IngestResult:
         thresholds = {(d.device_id, m) for d in devices.values() for m in d.thresholds}
-        written = await self._store.write(conn, checked.accepted, thresholds, direct=direct)
+        written = await self._store.write(
+            conn, checked.accepted, thresholds, direct=direct, unique=checked.unique
+        )
         result = IngestResult(written.inserted, checked.duplicates + written.duplicates, list(checked.rejected))
         result.upkeep = written.upkeep
         if written.to_evaluate:

@@ -16,9 +16,12 @@ MAX_FUTURE = timedelta(minutes=5)
 
 @dataclass
 class Validated:
-    accepted: list[Reading] = field(default_factory=list)  # unique per (device, metric, time)
+    accepted: list[Reading] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-    duplicates: int = 0  # rows repeating an earlier row's series and time
+    duplicates: int = 0  # rows repeating an earlier row's series and time (found here)
+    # ``accepted`` is unique per (device, metric, time); ``False``: not checked here (the usual
+    # batch), the store's write finds and skips repeats (``TimeSeriesStore.write(unique=False)``).
+    unique: bool = True
 
 
 def oldest_kept(now: datetime, retention_days: int) -> datetime:
@@ -27,7 +30,6 @@ def oldest_kept(now: datetime, retention_days: int) -> datetime:
 
 
 _SERIES = attrgetter("device_id", "metric")
-_KEY = attrgetter("device_id", "metric", "time")
 _TIME = attrgetter("time")
 
 
@@ -38,14 +40,14 @@ def validate(parsed: Parsed, devices: Mapping[str, DeviceInfo], now: datetime, r
     writable = {(d.device_id, m) for d in devices.values() if d.status != "decommissioned" for m in d.metrics}
     readings = [r for _, r in parsed.readings]
     # The usual batch, checked per distinct series and by its oldest and newest time, with the
-    # per-row work (tuples, lookups) done by C iterators: every row writable, in the window and
-    # unique. Any other batch takes the row-by-row walk, which says why each refused row is refused.
+    # per-row work done by C iterators: every row writable and in the window. Whether two rows
+    # repeat a series and time is left to the write (the direct COPY fails on it; the merge skips
+    # the later ones). Any other batch takes the row-by-row walk, which says why each refused row
+    # is refused and drops repeats.
     if readings and set(map(_SERIES, readings)) <= writable:
         times = list(map(_TIME, readings))
-        if earliest_allowed <= min(times) and max(times) <= latest_allowed and len(set(map(_KEY, readings))) == len(
-            readings
-        ):
-            return Validated(accepted=readings, rejected=list(parsed.rejected))
+        if earliest_allowed <= min(times) and max(times) <= latest_allowed:
+            return Validated(accepted=readings, rejected=list(parsed.rejected), unique=False)
     return _walk(parsed, devices, writable, latest_allowed, earliest_allowed)
 
 

@@ -190,6 +190,18 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def first_of_each(readings: Sequence[Reading]) -> list[Reading]:
+    """``readings`` without the rows that repeat an earlier row's series and time (the first wins)."""
+    seen: set[tuple[str, str, datetime]] = set()
+    out: list[Reading] = []
+    for r in readings:
+        key = (r.device_id, r.metric, r.time)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def days_of(readings: Iterable[Reading]) -> set[date]:
     """The UTC days of these readings (each distinct time converted once: a batch repeats few)."""
     return {utc_day(t) for t in {r.time for r in readings}}
@@ -227,6 +239,7 @@ class TimeSeriesStore:
         thresholds: Collection[Series] = (),
         *,
         direct: bool = False,
+        unique: bool = True,
     ) -> WriteOutcome:
         """Store ``readings`` (unique per series and time) in the caller's transaction, and lock the
         alert states of the batch's devices (series in ``thresholds`` get one first).
@@ -236,7 +249,9 @@ class TimeSeriesStore:
         CONFLICT``, no sort): a reading stored already then fails the ``COPY`` with
         ``asyncpg.UniqueViolationError``, and with it the caller's transaction, which the caller
         runs again without ``direct`` (``ingest/service.py``). Otherwise (the default) the batch is
-        staged and merged, duplicates skipped and counted."""
+        staged and merged, duplicates skipped and counted. ``unique=False``: ``readings`` may repeat a
+        series and time (the direct ``COPY`` then fails; the merge keeps the first and counts the
+        others as duplicates)."""
         if not readings:
             return WriteOutcome(0, 0)
         if thresholds:
@@ -259,6 +274,9 @@ class TimeSeriesStore:
         watched = sorted(open_alerts)
         if direct and (unpacked_from is None or min(days) >= unpacked_from):
             return await self._copy(conn, readings, open_alerts, watched)
+        total = len(readings)
+        if not unique:
+            readings = first_of_each(readings)
         await conn.copy_records_to_table(
             "readings_staging",
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
@@ -267,7 +285,7 @@ class TimeSeriesStore:
         rows = await conn.fetch(_MERGE, [s[0] for s in watched], [s[1] for s in watched])
         inserted = int(rows[0]["inserted"])
         evaluate = [Reading(r["device_id"], r["metric"], r["time"], r["value"]) for r in rows[1:]]
-        return WriteOutcome(inserted, len(readings) - inserted, evaluate, open_alerts, bool(rows[0]["upkeep"]))
+        return WriteOutcome(inserted, total - inserted, evaluate, open_alerts, bool(rows[0]["upkeep"]))
 
     async def _copy(
         self, conn: Conn, readings: Sequence[Reading], open_alerts: dict[Series, str | None], watched: list[Series]
