@@ -165,7 +165,9 @@ async def test_late_and_duplicate_readings_for_a_packed_day(ts: TimeSeries) -> N
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["merge", "direct"])
-async def test_an_ingest_racing_the_compression_of_its_day_stores_each_reading_once(ts: TimeSeries, direct: bool) -> None:
+async def test_an_ingest_racing_the_compression_of_its_day_stores_each_reading_once(
+    ts: TimeSeries, direct: bool
+) -> None:
     """The compression of a day holds that day's lock: a write of a duplicate waits for it, then sees
     the packed reading. (Without the lock the write would wait on the raw row being deleted, then
     insert its copy after the delete commits: the reading twice, once raw and once packed.) A direct

@@ -42,7 +42,9 @@ async def _upkeep_written(ts: TimeSeries, direct: bool) -> tuple[Any, set[tuple[
         finally:
             await tx.rollback()
     assert row is not None
-    latest = set(zip(row["latest_devices"], row["latest_metrics"], row["latest_times"], row["latest_values"], strict=True))
+    latest = set(
+        zip(row["latest_devices"], row["latest_metrics"], row["latest_times"], row["latest_values"], strict=True)
+    )
     marks = set(zip(row["hour_devices"], row["hour_metrics"], row["hours"], strict=True))
     return outcome, latest, marks
 

@@ -55,8 +55,7 @@ def test_the_upkeep_row_is_the_newest_per_series_and_every_series_hour(batch: li
     for r in unique:
         if (r.device_id, r.metric) not in newest or r.time > newest[(r.device_id, r.metric)].time:
             newest[(r.device_id, r.metric)] = r
-    assert sorted(zip(row.latest_devices, row.latest_metrics, row.latest_times, row.latest_values, strict=True)) == sorted(
-        (r.device_id, r.metric, r.time, r.value) for r in newest.values()
-    )
+    latest = zip(row.latest_devices, row.latest_metrics, row.latest_times, row.latest_values, strict=True)
+    assert sorted(latest) == sorted((r.device_id, r.metric, r.time, r.value) for r in newest.values())
     hours = sorted(zip(row.hour_devices, row.hour_metrics, row.hours, strict=True))
     assert hours == sorted({(r.device_id, r.metric, hour_of(r.time)) for r in unique})
