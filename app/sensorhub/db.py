@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from sensorhub.settings import Settings
@@ -26,6 +28,21 @@ async def init_connection(conn: asyncpg.Connection, *, decode: Callable[[str], A
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def array_literal(values: Sequence[str | float | datetime]) -> str:
+    """``values`` as a PostgreSQL array literal, for a ``$n::text::<type>[]`` parameter. asyncpg
+    encodes an array parameter element by element with Python-level checks (~4 µs each: 40 ms for
+    a 10 k-element array); this is one C-level JSON encode (a JSON array of strings, numbers and
+    RFC 3339 times, with no backslash in it, is a valid array literal) or, for a string that needs
+    escaping, a quoted join. Floats must be finite (JSON would write ``null``)."""
+    encoded = _ARRAY_ENCODER.encode(values)
+    if b"\\" not in encoded:
+        return "{" + encoded[1:-1].decode() + "}"
+    return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+_ARRAY_ENCODER = msgspec.json.Encoder()
 
 
 async def create_pool(settings: Settings, *, min_size: int | None = None, max_size: int | None = None) -> Pool:

@@ -164,10 +164,14 @@ async def test_late_and_duplicate_readings_for_a_packed_day(ts: TimeSeries) -> N
     assert await ts.stored() == expected
 
 
-async def test_an_ingest_racing_the_compression_of_its_day_stores_each_reading_once(ts: TimeSeries) -> None:
+@pytest.mark.parametrize("direct", [False, True], ids=["merge", "direct"])
+async def test_an_ingest_racing_the_compression_of_its_day_stores_each_reading_once(
+    ts: TimeSeries, direct: bool
+) -> None:
     """The compression of a day holds that day's lock: a write of a duplicate waits for it, then sees
     the packed reading. (Without the lock the write would wait on the raw row being deleted, then
-    insert its copy after the delete commits: the reading twice, once raw and once packed.)"""
+    insert its copy after the delete commits: the reading twice, once raw and once packed.) A direct
+    write sees the day packed once it has the lock, and merges."""
     await ts.register("d1", "temp")
     day = TODAY - timedelta(days=4)
     ts.now[0] = day + timedelta(hours=12)
@@ -180,7 +184,9 @@ async def test_an_ingest_racing_the_compression_of_its_day_stores_each_reading_o
 
             async def write() -> Any:
                 async with writer.transaction():
-                    return await ts.store.write(writer, [Reading("d1", "temp", day + timedelta(hours=1), 2.0)])
+                    return await ts.store.write(
+                        writer, [Reading("d1", "temp", day + timedelta(hours=1), 2.0)], direct=direct
+                    )
 
             task = asyncio.create_task(write())
             for _ in range(500):

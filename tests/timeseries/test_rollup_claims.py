@@ -46,20 +46,21 @@ async def _commit_write(ts: TimeSeries, value: float, minute: int) -> None:
         await ts.store.write(conn, [Reading("d1", "temp", HOUR + timedelta(minutes=minute), value)])
 
 
-async def test_an_unclaimed_mark_is_not_rewritten_and_one_a_drain_holds_is_skipped(ts: TimeSeries) -> None:
+async def test_an_unclaimed_mark_is_neither_rewritten_nor_locked_by_a_drain(ts: TimeSeries) -> None:
     await ts.register("d1", "temp")
     await ts.send([reading("d1", "temp", HOUR + timedelta(minutes=5), 1.0)])
     await ts.send([reading("d1", "temp", HOUR + timedelta(minutes=6), 2.0)])
-    assert await _generation(ts) == 1  # marked once, then only locked
+    assert await _generation(ts) == 1  # marked once, then left alone
     await _commit_write(ts, 3.0, 7)  # committed, its upkeep pending
     assert await _hour_count(ts) == 3
     async with ts.pool.acquire() as drainer, ts.pool.acquire() as maint:
         async with drainer.transaction():
             assert await upkeep.drain(drainer) == 1
-            # The in-flight drain holds the mark: this run skips it rather than miss the reading.
-            assert await rollups.refresh(maint, batch=100) == 0
-            assert await _generation(ts) == 1
-        assert await rollups.refresh(maint, batch=100) == 1
+            # The in-flight drain does not hold the unclaimed mark (its reading committed before
+            # the drain began): a recompute claims it and counts that reading.
+            assert await rollups.refresh(maint, batch=100) == 1
+            assert await _generation(ts) is None
+        assert await rollups.refresh(maint, batch=100) == 0
     assert await _rollup_count(ts) == 3
     assert await _generation(ts) is None
     assert await _hour_count(ts) == 3

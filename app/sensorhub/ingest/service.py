@@ -1,6 +1,12 @@
 """``ReadingsIngest``: a parsed batch is validated, stored and evaluated against thresholds in one
 transaction (a request is all or nothing). The upkeep of ``latest_readings`` and the rollup marks is
-recorded in that transaction and applied after the commit (``timeseries/upkeep.py``)."""
+recorded in that transaction and applied after the commit (``timeseries/upkeep.py``).
+
+The batch is first written by the direct ``COPY`` (``TimeSeriesStore.write(direct=True)``); if a
+reading was stored already, that transaction fails on the unique key and is run again staged and
+merged (duplicates skipped and counted), and the next ``MERGE_AFTER_CONFLICT`` batches of this
+process go straight to the merge, so a client that keeps resending readings costs one wasted
+``COPY`` in that many batches."""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from sensorhub.timeseries.store import TimeSeriesStore, days_of, is_missing_part
 from sensorhub.timeseries.upkeep import Drainer
 
 ATTEMPTS = 3
+MERGE_AFTER_CONFLICT = 32  # batches merged without trying the direct COPY after one found a duplicate
 
 
 @dataclass
@@ -61,6 +68,7 @@ class ReadingsIngest:
         self._codec = codec
         self._retention_days = retention_days
         self._clock = clock
+        self._merge_next = 0  # batches left to merge before the direct COPY is tried again
 
     async def ingest(self, parsed: Parsed, context: CommandContext | None = None) -> IngestResult:
         started = timer.perf_counter()
@@ -79,27 +87,45 @@ class ReadingsIngest:
     async def _store_and_evaluate(
         self, conn: Conn, checked: Validated, devices: dict[str, DeviceInfo], context: CommandContext | None
     ) -> IngestResult:
-        """One transaction, retried on a deadlock, a serialization failure or a dropped partition."""
+        """One transaction, retried on a deadlock, a serialization failure or a dropped partition,
+        and run again merged when the direct ``COPY`` met a reading stored already."""
         days = days_of(checked.accepted)
         await self._store.ensure_days(conn, days)  # DDL: outside the transaction
+        direct = self._merge_next == 0
+        if not direct:
+            self._merge_next -= 1
         attempt = 1
         while True:
             try:
                 async with conn.transaction():
-                    return await self._write(conn, checked, devices, context)
+                    return await self._write(conn, checked, devices, context, direct)
+            except asyncpg.UniqueViolationError:
+                if not direct:
+                    raise
+                direct = False  # a duplicate (or a concurrent writer of the same reading): merge
+                self._merge_next = MERGE_AFTER_CONFLICT
+                continue
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError, asyncpg.CheckViolationError) as exc:
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
+                direct = False  # two direct COPYs of the same readings can deadlock on the key
             self._store.forget_days()  # another replica may have dropped a partition
             await self._store.ensure_days(conn, days)
             await asyncio.sleep(0.01 * attempt)
             attempt += 1
 
     async def _write(
-        self, conn: Conn, checked: Validated, devices: dict[str, DeviceInfo], context: CommandContext | None
+        self,
+        conn: Conn,
+        checked: Validated,
+        devices: dict[str, DeviceInfo],
+        context: CommandContext | None,
+        direct: bool,
     ) -> IngestResult:
         thresholds = {(d.device_id, m) for d in devices.values() for m in d.thresholds}
-        written = await self._store.write(conn, checked.accepted, thresholds)
+        written = await self._store.write(
+            conn, checked.accepted, thresholds, direct=direct, unique=checked.unique
+        )
         result = IngestResult(written.inserted, checked.duplicates + written.duplicates, list(checked.rejected))
         result.upkeep = written.upkeep
         if written.to_evaluate:

@@ -1,19 +1,20 @@
 """Hourly rollups, maintained incrementally.
 
-Ingest marks every (series, hour) it wrote a new reading in (``rollup_dirty``, in the same
-statement as the readings), so late readings mark old hours too. The maintenance job recomputes
-marked hours from the raw rows, oldest first and a bounded number per transaction, and clears a
-mark only if nobody re-marked it meanwhile (its ``generation`` is unchanged). Queries treat a
-marked hour as raw, so a rollup is never read while it is stale.
+Every (series, hour) an ingest batch wrote a new reading in is marked (``rollup_dirty``) by the
+drain of the batch's upkeep row, after the readings' commit (``upkeep.py``), so late readings mark
+old hours too. The maintenance job recomputes marked hours from the raw rows, oldest first and a
+bounded number per transaction, and clears a mark only if nobody re-marked it meanwhile (its
+``generation`` is unchanged). Queries treat a marked hour, or one a pending upkeep row names, as
+raw, so a rollup is never read while it is stale.
 
 The generation's parity says whether a run has claimed the mark. A new mark is odd (1). A run
-first claims a batch of marks in its own short transaction (locking them, skipping marks an
-ingest transaction holds, and making each generation even), then recomputes them in a second
-transaction whose snapshot is therefore later than every ingest that found the mark unclaimed:
-such an ingest only locked the mark (no rewrite), and the claim waited for it or skipped the mark.
-Ingest that finds a claimed (even) mark bumps it to odd, so the running recompute, which may not
-see its readings, does not clear it. Ingest thus rewrites a mark at most once per maintenance run
-instead of on every write.
+first claims a batch of marks in its own short transaction (locking them, skipping marks a drain
+holds, and making each generation even), then recomputes them in a second transaction whose
+snapshot is therefore later than the claim's commit. A drain that finds the mark unclaimed in its
+snapshot leaves it alone (no rewrite, no lock): its readings committed before that snapshot, so
+before the claim, and the recompute sees them. A drain that finds a claimed (even) mark bumps it to
+odd, so the running recompute, which may not see its readings, does not clear it. A mark is thus
+rewritten at most once per maintenance run instead of on every write.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The time-series store: one interface over every engine (see ``engines.py``).
 
 It owns all SQL of the ingest transaction (``write`` and ``set_open_alerts``): the series lock,
-the staged ``COPY`` and the merge into ``readings`` and ``ingest_upkeep`` (whose drain after the
-commit keeps ``latest_readings`` and ``rollup_dirty``, see ``upkeep.py``). The caller owns the
-transaction, so a request is all or nothing.
+then either the direct ``COPY`` into ``readings`` with the batch's ``ingest_upkeep`` row computed in
+Python, or the staged ``COPY`` and the merge into ``readings`` and ``ingest_upkeep`` (whose drain
+after the commit keeps ``latest_readings`` and ``rollup_dirty``, see ``upkeep.py``). The caller owns
+the transaction, so a request is all or nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from sensorhub.db import Conn
+from sensorhub.db import Conn, array_literal
 from sensorhub.timeseries import queries
+from sensorhub.timeseries.batch_upkeep import upkeep_of
 from sensorhub.timeseries.compression import PACKED_ALREADY, day_locks_sql
 from sensorhub.timeseries.engines import ENGINES, EPOCH, Engine, EngineChoice, EngineInfo, prepare
 
@@ -41,15 +43,23 @@ SELECT device_id, metric FROM unnest($1::text[], $2::text[]) AS t(device_id, met
 ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 """
-# Locks the staged batch's series in a fixed order (no deadlock) and reads their open alert under the
-# lock (a statement of its own, before the merge's: the merge's snapshot then sees what the previous
-# holder committed).
+# Locks the alert states of the batch's devices in a fixed order (no deadlock) and reads their open
+# alert under the lock, with the day after the newest packed day (``NULL``: nothing packed): a
+# statement of its own, after the day locks and before the write, so the write's snapshot sees what
+# the previous lock holder committed, and a compression of one of the batch's days is either seen
+# here or has not started.
 _LOCK_SERIES = """
-SELECT s.device_id, s.metric, s.open_alert_id
-FROM series_alert_state s
-WHERE (s.device_id, s.metric) IN (SELECT device_id, metric FROM readings_staging)
-ORDER BY s.device_id, s.metric
-FOR UPDATE OF s
+WITH locked AS (
+    SELECT s.device_id, s.metric, s.open_alert_id
+    FROM series_alert_state s
+    WHERE s.device_id = ANY($1::text::text[])
+    ORDER BY s.device_id, s.metric
+    FOR UPDATE OF s
+)
+SELECT NULL::text AS device_id, NULL::text AS metric, NULL::text AS open_alert_id,
+       (SELECT max(day) + 1 FROM readings_packed) AS unpacked_from
+UNION ALL
+SELECT device_id, metric, open_alert_id, NULL FROM locked
 """
 _SET_OPEN_ALERTS = """
 UPDATE series_alert_state s SET open_alert_id = c.open_alert_id
@@ -61,6 +71,31 @@ _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
     "(device_id text, metric text, time timestamptz, value double precision) ON COMMIT DELETE ROWS"
 )
+
+# The newest stored reading of each watched series ($1/$2) before this write: in ``latest_readings``
+# or a pending upkeep row, whichever is newer (``NULL``: none).
+_WATCHED_BEFORE = """watched AS (
+    SELECT * FROM unnest($1::text[], $2::text[]) AS w(device_id, metric)
+), before AS (
+    SELECT w.device_id, w.metric, greatest(l.time, p.time) AS time
+    FROM watched w
+    LEFT JOIN latest_readings l USING (device_id, metric)
+    LEFT JOIN (
+        SELECT u.device_id, u.metric, max(u.time) AS time
+        FROM ingest_upkeep k
+        CROSS JOIN LATERAL unnest(k.latest_devices, k.latest_metrics, k.latest_times) AS u(device_id, metric, time)
+        WHERE cardinality($1::text[]) > 0
+        GROUP BY 1, 2
+    ) p USING (device_id, metric)
+)"""
+_BEFORE = f"WITH {_WATCHED_BEFORE} SELECT device_id, metric, time FROM before"
+# The batch's upkeep row, its arrays passed as literals (``UpkeepRow.literals``).
+_UPKEEP = """
+INSERT INTO ingest_upkeep
+    (latest_devices, latest_metrics, latest_times, latest_values, hour_devices, hour_metrics, hours)
+VALUES ($1::text::text[], $2::text::text[], $3::text::timestamptz[], $4::text::float8[],
+        $5::text::text[], $6::text::text[], $7::text::timestamptz[])
+"""
 
 # One statement: the new readings (a duplicate, raw or packed, is skipped and counted), the batch's
 # upkeep row (the newest new reading per series and the hours with new readings, applied to
@@ -86,20 +121,7 @@ WITH ins AS (
           FROM (SELECT DISTINCT device_id, metric, date_bin('1 hour', time, {EPOCH}) AS bucket FROM ins) y) h
     WHERE n.devices IS NOT NULL
     RETURNING id
-), watched AS (
-    SELECT * FROM unnest($1::text[], $2::text[]) AS w(device_id, metric)
-), before AS (
-    SELECT w.device_id, w.metric, greatest(l.time, p.time) AS time
-    FROM watched w
-    LEFT JOIN latest_readings l USING (device_id, metric)
-    LEFT JOIN (
-        SELECT u.device_id, u.metric, max(u.time) AS time
-        FROM ingest_upkeep k
-        CROSS JOIN LATERAL unnest(k.latest_devices, k.latest_metrics, k.latest_times) AS u(device_id, metric, time)
-        WHERE cardinality($1::text[]) > 0
-        GROUP BY 1, 2
-    ) p USING (device_id, metric)
-)
+), {_WATCHED_BEFORE}
 SELECT 0 AS part, NULL::text AS device_id, NULL::text AS metric, NULL::timestamptz AS time,
        NULL::float8 AS value, (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upkeep) AS upkeep
 UNION ALL
@@ -133,6 +155,8 @@ class WriteOutcome:
     open_alerts: dict[Series, str | None] = field(default_factory=dict)
     # An ``ingest_upkeep`` row was written: drain it after the commit (``upkeep.py``).
     upkeep: bool = False
+    # Written by the direct ``COPY`` (``write(direct=True)``), not staged and merged.
+    direct: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +190,18 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+def first_of_each(readings: Sequence[Reading]) -> list[Reading]:
+    """``readings`` without the rows that repeat an earlier row's series and time (the first wins)."""
+    seen: set[tuple[str, str, datetime]] = set()
+    out: list[Reading] = []
+    for r in readings:
+        key = (r.device_id, r.metric, r.time)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def days_of(readings: Iterable[Reading]) -> set[date]:
     """The UTC days of these readings (each distinct time converted once: a batch repeats few)."""
     return {utc_day(t) for t in {r.time for r in readings}}
@@ -196,31 +232,85 @@ class TimeSeriesStore:
         """Partitions may have been dropped by another replica: check again on the next write."""
         self._ready_days.clear()
 
-    async def write(self, conn: Conn, readings: Sequence[Reading], thresholds: Collection[Series] = ()) -> WriteOutcome:
+    async def write(
+        self,
+        conn: Conn,
+        readings: Sequence[Reading],
+        thresholds: Collection[Series] = (),
+        *,
+        direct: bool = False,
+        unique: bool = True,
+    ) -> WriteOutcome:
         """Store ``readings`` (unique per series and time) in the caller's transaction, and lock the
-        batch's series that have an alert state (series in ``thresholds`` get one first)."""
+        alert states of the batch's devices (series in ``thresholds`` get one first).
+
+        ``direct``: unless a reading falls in or before a packed day, ``COPY`` the batch straight
+        into ``readings`` and write its upkeep row from the batch (no staging table, no ``ON
+        CONFLICT``, no sort): a reading stored already then fails the ``COPY`` with
+        ``asyncpg.UniqueViolationError``, and with it the caller's transaction, which the caller
+        runs again without ``direct`` (``ingest/service.py``). Otherwise (the default) the batch is
+        staged and merged, duplicates skipped and counted. ``unique=False``: ``readings`` may repeat a
+        series and time (the direct ``COPY`` then fails; the merge keeps the first and counts the
+        others as duplicates)."""
         if not readings:
             return WriteOutcome(0, 0)
         if thresholds:
             with_threshold = sorted({(r.device_id, r.metric) for r in readings} & set(thresholds))
             if with_threshold:
                 await conn.execute(_ADD_SERIES, [s[0] for s in with_threshold], [s[1] for s in with_threshold])
-        # Shared day locks, taken before the merge's snapshot: a compression of one of these days
-        # commits wholly before the merge or starts after this transaction (see ``compression.py``).
+        # Shared day locks, taken before the snapshots below: a compression of one of these days
+        # commits wholly before them or starts after this transaction (see ``compression.py``).
         # Same round trip as the staging DDL.
-        await conn.execute(f"{_STAGING}; {day_locks_sql(days_of(readings))}")
+        days = days_of(readings)
+        await conn.execute(f"{_STAGING}; {day_locks_sql(days)}")
+        locked = await conn.fetch(_LOCK_SERIES, array_literal(sorted({r.device_id for r in readings})))
+        unpacked_from: date | None = locked[0]["unpacked_from"]
+        open_alerts: dict[Series, str | None] = {}
+        if len(locked) > 1:  # states of the batch's series (the lock covers the devices' other series too)
+            batch_series = {(r.device_id, r.metric) for r in readings}
+            for r in locked[1:]:
+                if (r["device_id"], r["metric"]) in batch_series:
+                    open_alerts[(r["device_id"], r["metric"])] = r["open_alert_id"]
+        watched = sorted(open_alerts)
+        if direct and (unpacked_from is None or min(days) >= unpacked_from):
+            return await self._copy(conn, readings, open_alerts, watched)
+        total = len(readings)
+        if not unique:
+            readings = first_of_each(readings)
         await conn.copy_records_to_table(
             "readings_staging",
             records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
             columns=("device_id", "metric", "time", "value"),
         )
-        locked = await conn.fetch(_LOCK_SERIES)
-        open_alerts: dict[Series, str | None] = {(r["device_id"], r["metric"]): r["open_alert_id"] for r in locked}
-        watched = sorted(open_alerts)
         rows = await conn.fetch(_MERGE, [s[0] for s in watched], [s[1] for s in watched])
         inserted = int(rows[0]["inserted"])
         evaluate = [Reading(r["device_id"], r["metric"], r["time"], r["value"]) for r in rows[1:]]
-        return WriteOutcome(inserted, len(readings) - inserted, evaluate, open_alerts, bool(rows[0]["upkeep"]))
+        return WriteOutcome(inserted, total - inserted, evaluate, open_alerts, bool(rows[0]["upkeep"]))
+
+    async def _copy(
+        self, conn: Conn, readings: Sequence[Reading], open_alerts: dict[Series, str | None], watched: list[Series]
+    ) -> WriteOutcome:
+        """The direct write: every reading is new, or the ``COPY`` fails the transaction."""
+        before: dict[Series, datetime | None] = {}
+        if watched:  # read before the COPY: the newest stored reading of each watched series
+            rows = await conn.fetch(_BEFORE, [s[0] for s in watched], [s[1] for s in watched])
+            before = {(r["device_id"], r["metric"]): r["time"] for r in rows}
+        await conn.copy_records_to_table(
+            "readings",
+            records=[(r.device_id, r.metric, r.time, r.value) for r in readings],
+            columns=("device_id", "metric", "time", "value"),
+        )
+        await conn.execute(_UPKEEP, *upkeep_of(readings).literals())
+        evaluate: list[Reading] = []
+        if watched:
+            for r in readings:
+                key = (r.device_id, r.metric)
+                if key in before:
+                    newest = before[key]
+                    if newest is None or r.time > newest:
+                        evaluate.append(r)
+            evaluate.sort(key=lambda r: (r.device_id, r.metric, r.time))
+        return WriteOutcome(len(readings), 0, evaluate, open_alerts, True, direct=True)
 
     async def set_open_alerts(self, conn: Conn, changes: Sequence[tuple[str, str, str | None]]) -> None:
         """Record each series' open alert after evaluation (rows locked by ``write``)."""

@@ -12,8 +12,8 @@ and deletes them in one transaction. So, for every acknowledged batch:
 
 A crash between the commit and the drain loses nothing: the row stays until a drain commits (the
 ingest process drains after its commits, the maintenance job at the start of every run). A drain
-is idempotent: a latest value only moves forward in time, a mark is a set member (an already
-marked hour is only locked; a claimed one is bumped, see ``rollups.py``), and a row is deleted in
+is idempotent: a latest value only moves forward in time, a mark is a set member (an unclaimed
+mark is left alone; a claimed one is bumped, see ``rollups.py``), and a row is deleted in
 the transaction that applied it, so a killed drain rolls back whole and nothing is applied twice.
 Marks made after the readings' commit are safe for rollups: a recompute that ran before the mark
 either saw the readings or is followed by a new mark (and the pending row kept the hour dirty
@@ -33,7 +33,7 @@ log = get_logger("sensorhub.ingest.upkeep")
 
 # Pending rows, oldest first, skipping rows another drain holds; each series' newest value is
 # written only where it is newer than the stored one (no row lock or rewrite otherwise), the
-# marks in a fixed order (no deadlock between drains).
+# marks in a fixed order.
 _DRAIN = """
 WITH taken AS (
     DELETE FROM ingest_upkeep
@@ -45,37 +45,53 @@ WITH taken AS (
     CROSS JOIN LATERAL unnest(t.latest_devices, t.latest_metrics, t.latest_times, t.latest_values)
         AS u(device_id, metric, time, value)
     ORDER BY u.device_id, u.metric, u.time DESC
-), latest AS (
+), updated AS (
+    -- A plain update where the series has a row (one HOT update, no speculative insertion and
+    -- row lock as ``ON CONFLICT`` takes): drains run one at a time (``DRAIN_LOCK``), so no two
+    -- update the same rows in different orders.
+    UPDATE latest_readings l SET time = n.time, value = n.value
+    FROM newest n
+    WHERE l.device_id = n.device_id AND l.metric = n.metric AND n.time > l.time
+    RETURNING 1
+), added AS (
     INSERT INTO latest_readings AS l (device_id, metric, time, value)
     SELECT n.device_id, n.metric, n.time, n.value
-    FROM newest n LEFT JOIN latest_readings o USING (device_id, metric)
-    WHERE o.time IS NULL OR n.time > o.time
+    FROM newest n
+    WHERE NOT EXISTS (SELECT 1 FROM latest_readings o WHERE o.device_id = n.device_id AND o.metric = n.metric)
     ORDER BY n.device_id, n.metric
     ON CONFLICT (device_id, metric) DO UPDATE SET time = excluded.time, value = excluded.value
     WHERE excluded.time > l.time
     RETURNING 1
 ), marks AS (
-    -- As ingest did in its own transaction before: an unclaimed (odd) mark is only locked, a
-    -- claimed (even) one is bumped so the recompute that claimed it keeps it.
+    -- A mark unclaimed (odd) in this statement's snapshot is left alone, not even locked: the
+    -- readings committed before the snapshot, and a claim of the mark commits after it, so the
+    -- recompute that follows the claim sees them. A missing mark is made; a claimed (even) one is
+    -- bumped so the recompute that claimed it (whose snapshot may predate the readings) keeps it.
     INSERT INTO rollup_dirty AS d (device_id, metric, bucket)
     SELECT DISTINCT u.device_id, u.metric, u.bucket
     FROM taken t
     CROSS JOIN LATERAL unnest(t.hour_devices, t.hour_metrics, t.hours) AS u(device_id, metric, bucket)
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty o
+                      WHERE o.device_id = u.device_id AND o.metric = u.metric AND o.bucket = u.bucket
+                        AND o.generation % 2 = 1)
     ORDER BY 1, 2, 3
     ON CONFLICT (device_id, metric, bucket) DO UPDATE SET generation = d.generation + 1
     WHERE d.generation % 2 = 0
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM taken) AS batches, (SELECT count(*) FROM latest) AS latest,
+SELECT (SELECT count(*) FROM taken) AS batches,
+       (SELECT count(*) FROM updated) + (SELECT count(*) FROM added) AS latest,
        (SELECT count(*) FROM marks) AS marks
 """
 
 DRAIN_BATCHES = 64  # pending rows per drain transaction
+DRAIN_LOCK = 0x5E5E_0012  # pg_advisory_xact_lock: one drain at a time (processes and maintenance)
 
 
 async def drain(conn: Conn, batches: int = DRAIN_BATCHES) -> int:
     """Apply and delete up to ``batches`` pending rows in one transaction; return how many."""
     async with conn.transaction():
+        await conn.execute(f"SELECT pg_advisory_xact_lock({DRAIN_LOCK})")  # before the drain's snapshot
         row = await conn.fetchrow(_DRAIN, batches)
     assert row is not None
     return int(row["batches"])
