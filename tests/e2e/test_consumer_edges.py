@@ -161,6 +161,32 @@ async def test_last_event_id_replays_the_alert_changes_missed(
     assert ids == [str(c[0]) for c in changes[1:]]
 
 
+async def test_a_client_without_last_event_id_gets_the_head_so_a_reconnect_loses_nothing(
+    short_stream_client: AsyncTestClient[Any], pool: asyncpg.Pool
+) -> None:
+    empty = await short_stream_client.get("/v1/alerts/stream", headers=auth())
+    assert "id: 0" in sse_frames(empty.text)[0]  # nothing stored yet: the start of the feed
+    async with pool.acquire() as conn:
+        await append_history(conn, 1, 1)
+        head = await conn.fetchval("SELECT max(position) FROM events")
+    first = sse_frames((await short_stream_client.get("/v1/alerts/stream", headers=auth())).text)[0]
+    assert first[0].startswith(": subscribed") and f"id: {head}" in first, first
+    assert not any(line.startswith("data:") for line in first), first  # EventSource keeps the id, fires nothing
+
+    # The connection ends before any alert reaches it (no projector publishes here); meanwhile
+    # alert-2 is raised. The browser reconnects with the announced id and is sent it.
+    async with pool.acquire() as conn:
+        await append_history(conn, 2, 2)
+        raised = await conn.fetch(
+            "SELECT position, stream_id FROM events WHERE type LIKE 'Alert%' AND position > $1 ORDER BY position", head
+        )
+    again = await short_stream_client.get("/v1/alerts/stream", headers={**auth(), "Last-Event-ID": str(head)})
+    frames = [f for f in sse_frames(again.text) if any(line.startswith("data:") for line in f)]
+    sent = [json.loads(next(line for line in f if line.startswith("data:")).removeprefix("data:")) for f in frames]
+    assert [(c["position"], c["alert"]["alert_id"]) for c in sent] == [(r["position"], r["stream_id"]) for r in raised]
+    assert sent and sent[0]["alert"]["alert_id"] == "alert-2"
+
+
 # --- validation errors name what the client sent ------------------------------------------------
 
 

@@ -52,6 +52,16 @@ SELECT {EVENT_COLUMNS}
  ORDER BY e.transaction_id, e.position
  LIMIT $3
 """
+_HEAD_BRANCH = """
+SELECT e.transaction_id, e.position FROM {table} e
+ WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
+"""
+_HEAD = f"""
+SELECT h.position
+  FROM (({_HEAD_BRANCH.format(table="events")}) UNION ALL ({_HEAD_BRANCH.format(table="events_archive")})) h
+ ORDER BY h.transaction_id DESC, h.position DESC LIMIT 1
+"""
 _TRANSACTION_OF = (
     "SELECT transaction_id::text FROM events WHERE position = $1"
     " UNION ALL SELECT transaction_id::text FROM events_archive WHERE position = $1 LIMIT 1"
@@ -69,6 +79,12 @@ async def read_feed(
         _READ_FEED, str(after.transaction_id), after.position, limit, list(types) if types else None
     )
     return [record_from_row(r) for r in rows]
+
+
+async def feed_head(conn: Conn) -> int:
+    """The position of the last event the feed has now (0: none yet). Every event the feed shows
+    later comes after it in feed order: its transaction is still running, or has not started."""
+    return await conn.fetchval(_HEAD) or 0
 
 
 async def cursor_for_position(conn: Conn, position: int) -> FeedCursor:

@@ -11,7 +11,7 @@ import msgspec
 from sensorhub.application.errors import UnknownPosition
 from sensorhub.db import Conn
 from sensorhub.domain.alert_events import AlertAcknowledged, AlertAutoResolved, AlertRaised, AlertResolved
-from sensorhub.eventstore.feed import cursor_for_position, read_feed
+from sensorhub.eventstore.feed import cursor_for_position, feed_head, read_feed
 from sensorhub.http.views import alert_from_state
 from sensorhub.runtime import UnitOfWorkFactory
 
@@ -25,9 +25,16 @@ def last_event_id(header: str | None) -> int | None:
     return int(value) if value.isdigit() and len(value) < 19 else None
 
 
-async def missed_changes(
-    conn: Conn, unit_of_work: UnitOfWorkFactory, after: int
-) -> list[bytes]:
+async def replay_start(conn: Conn, unit_of_work: UnitOfWorkFactory, after: int | None) -> tuple[int, list[bytes]]:
+    """Where a new connection starts: the changes missed since ``after`` (the client's
+    ``Last-Event-ID``) and the ``id`` to announce first. A client without one gets the feed's head:
+    a reconnect before its first alert then replays what came meanwhile instead of losing it."""
+    if after is None:
+        return await feed_head(conn), []
+    return after, await missed_changes(conn, unit_of_work, after)
+
+
+async def missed_changes(conn: Conn, unit_of_work: UnitOfWorkFactory, after: int) -> list[bytes]:
     """Up to ``MAX_REPLAY`` alert changes after position ``after`` (none when it names no event)."""
     try:
         cursor = await cursor_for_position(conn, after)

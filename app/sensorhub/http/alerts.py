@@ -27,7 +27,7 @@ from sensorhub.domain.alert_events import AlertRaised
 from sensorhub.eventstore.codec import EventTypeRegistry
 from sensorhub.http import dependencies as deps
 from sensorhub.http.alert_replay import last_event_id as last_event_id_of
-from sensorhub.http.alert_replay import missed_changes
+from sensorhub.http.alert_replay import replay_start
 from sensorhub.http.commands import Commands, command_response, if_match, json_response
 from sensorhub.http.openapi import documented, event_stream
 from sensorhub.http.problems import ProblemError, invalid
@@ -250,18 +250,17 @@ class AlertsController(Controller):
         ] = None,
     ) -> ServerSentEvent:
         """Server-Sent Events: one ``alert`` event per alert change (``{type, position, alert}``), live,
-        from whichever replica handled the command. A ``: subscribed`` comment marks the start. The
-        connection ends after ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s)
-        with ``Last-Event-ID`` and first receive what they missed."""
+        from whichever replica handled the command. A ``: subscribed`` comment with an ``id`` (the
+        feed's head, or the ``Last-Event-ID`` sent) marks the start. The connection ends after
+        ``SENSORHUB_SSE_MAX_DURATION_S``; clients reconnect (``retry``: 1 s) with ``Last-Event-ID``
+        and first receive what they missed."""
         after = last_event_id_of(last_event_id)
 
-        async def missed() -> list[bytes]:
-            if after is None:
-                return []
+        async def start() -> tuple[int, list[bytes]]:
             async with pool.acquire() as conn:
-                return await missed_changes(conn, unit_of_work, after)
+                return await replay_start(conn, unit_of_work, after)
 
-        return ServerSentEvent(_alert_events(channels, settings.sse_max_duration_s, missed))
+        return ServerSentEvent(_alert_events(channels, settings.sse_max_duration_s, start))
 
     @get("/{alert_id:str}", opt={**READ, "etag": True}, operation_id="getAlert", responses=documented(AlertView))
     async def get_alert(
@@ -371,7 +370,7 @@ def _counts(row: dict[str, int]) -> dict[str, int]:
 
 
 async def _alert_events(
-    channels: ChannelsPlugin, max_duration_s: float, missed: Callable[[], Awaitable[list[bytes]]]
+    channels: ChannelsPlugin, max_duration_s: float, start: Callable[[], Awaitable[tuple[int, list[bytes]]]]
 ) -> AsyncIterator[ServerSentEventMessage]:
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1000)
     # Connections are recycled so long-lived clients spread over replicas again; SSE clients reconnect.
@@ -379,11 +378,13 @@ async def _alert_events(
     async with channels.start_subscription([ALERTS_CHANNEL]) as subscriber:
         async with subscriber.run_in_background(_enqueue(queue)):
             # Subscribed before reading what was missed: a change committed in between comes twice
-            # at most, and the second copy is skipped by its position. No `data:` line in comments:
-            # EventSource would fire an empty message.
-            yield ServerSentEventMessage(comment="subscribed", retry=1000, data=None)
+            # at most, and the second copy is skipped by its position. The first frame has an `id`
+            # (the Last-Event-ID sent, or the feed's head) and no `data:` line: EventSource takes
+            # the id as its last one without firing a message.
+            announced, missed = await start()
+            yield ServerSentEventMessage(comment="subscribed", id=str(announced), retry=1000, data=None)
             replayed: set[int] = set()
-            for payload in await missed():
+            for payload in missed:
                 change = msgspec.json.decode(payload)
                 replayed.add(change["position"])
                 yield _alert_message(payload, change)
