@@ -299,6 +299,11 @@ def ratio_check(row: RowResult, ours: str, baseline: str, minimum: float, label:
     return Check(label, f"≥ {minimum:g}x", f"{r:.2f}x", r >= minimum)
 
 
+def reported_ratio(row: RowResult, ours: str, baseline: str, label: str) -> Check:
+    """A diagnostic ratio: shown in the targets table, judged against no target."""
+    return Check(label, "(reported)", f"{row.ratio(ours, baseline):.2f}x", None)
+
+
 def ceiling_check(label: str, value: float | None, maximum: float, unit: str) -> Check:
     if value is None:
         return Check(label, f"≤ {maximum:g} {unit}", "n/a", None)

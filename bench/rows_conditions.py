@@ -11,7 +11,7 @@ from sensorhub.application.stored_events import AppendCondition, NewEvent, Query
 from sensorhub.eventstore.postgres import PostgresEventStore
 
 from bench.context import Context
-from bench.core import Check, Measurement, RowResult, interleave, ratio_check, summaries, timed_writers
+from bench.core import Measurement, RowResult, interleave, ratio_check, reported_ratio, summaries, timed_writers
 from bench.rows_eventstore import payload
 
 NAME_TYPES = ("DeviceRegistered", "DeviceRenamed", "DeviceMoved", "DeviceDecommissioned")
@@ -84,17 +84,17 @@ async def conditional_append(ctx: Context) -> RowResult:
     )
     row.checks = [
         ratio_check(row, "conditional append", "plain append", 0.8, "conditional vs plain"),
-        Check(
+        reported_ratio(
+            row,
+            "tagged append, no condition (diagnostic)",
+            "plain append",
             "tagged, no condition vs plain (diagnostic)",
-            "(reported)",
-            f"{row.ratio('tagged append, no condition (diagnostic)', 'plain append'):.2f}x",
-            None,
         ),
-        Check(
+        reported_ratio(
+            row,
+            "read_matching + conditional append (diagnostic)",
+            "plain append",
             "read + conditional vs plain (diagnostic)",
-            "(reported)",
-            f"{row.ratio('read_matching + conditional append (diagnostic)', 'plain append'):.2f}x",
-            None,
         ),
     ]
     return row

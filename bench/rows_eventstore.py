@@ -33,6 +33,7 @@ from bench.core import (
     interleave,
     peak_rss_mb,
     ratio_check,
+    reported_ratio,
     reset_peak_rss,
     summaries,
     timed_threads,
@@ -214,30 +215,22 @@ async def single_append(ctx: Context) -> RowResult:
     row.checks = [
         ratio_check(row, "sensorhub", "raw asyncpg INSERT", 0.8, "vs raw INSERT"),
         ratio_check(row, "sensorhub", "eventsourcing (default)", 4.0, "vs eventsourcing (default)"),
-        Check(
+        reported_ratio(
+            row,
+            "sensorhub without NOTIFY (diagnostic)",
+            "raw asyncpg INSERT",
             "without NOTIFY (diagnostic) vs raw INSERT",
-            "(reported)",
-            f"{row.ratio('sensorhub without NOTIFY (diagnostic)', 'raw asyncpg INSERT'):.2f}x",
-            None,
         ),
-        Check(
+        reported_ratio(
+            row,
+            "sensorhub without NOTIFY (diagnostic)",
+            BEFORE,
             "without NOTIFY vs before: the probed statement (diagnostic)",
-            "(reported)",
-            f"{row.ratio('sensorhub without NOTIFY (diagnostic)', BEFORE):.2f}x",
-            None,
         ),
-        Check(
-            "before (probed statement, no NOTIFY) vs raw INSERT (diagnostic)",
-            "(reported)",
-            f"{row.ratio(BEFORE, 'raw asyncpg INSERT'):.2f}x",
-            None,
+        reported_ratio(
+            row, BEFORE, "raw asyncpg INSERT", "before (probed statement, no NOTIFY) vs raw INSERT (diagnostic)"
         ),
-        Check(
-            "vs eventsourcing (db functions)",
-            "(reported)",
-            f"{row.ratio('sensorhub', 'eventsourcing (db functions)'):.2f}x",
-            None,
-        ),
+        reported_ratio(row, "sensorhub", "eventsourcing (db functions)", "vs eventsourcing (db functions)"),
     ]
     return row
 

@@ -31,6 +31,7 @@ from bench.core import (
     interleave,
     peak_rss_mb,
     ratio_check,
+    reported_ratio,
     reset_peak_rss,
     summaries,
 )
@@ -254,11 +255,11 @@ async def ingest_http(ctx: Context) -> list[RowResult]:
     )
     row.checks = [
         ratio_check(row, "sensorhub HTTP (JSON)", "raw staging COPY + ON CONFLICT", 0.5, "vs raw"),
-        Check(
+        reported_ratio(
+            row,
+            HTTP_ENCODING_IN_CLOCK,
+            "raw staging COPY + ON CONFLICT",
             "body encoded in the timed region vs raw (diagnostic)",
-            "(reported)",
-            f"{row.ratio(HTTP_ENCODING_IN_CLOCK, 'raw staging COPY + ON CONFLICT'):.2f}x",
-            None,
         ),
     ]
     return [row]
