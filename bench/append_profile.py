@@ -17,6 +17,7 @@ statement's executor alone (``EXPLAIN (ANALYZE, BUFFERS, WAL)``, sequential, med
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -70,10 +71,8 @@ async def _server_cpu_s(pool: asyncpg.Pool) -> dict[int, float]:
     pids = [r[0] for r in await pool.fetch("SELECT pid FROM pg_stat_activity")]
     out: dict[int, float] = {}
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # ended meanwhile
             out[pid] = _backend_cpu_s(pid)
-        except OSError:  # ended meanwhile
-            pass
     return out
 
 
