@@ -5,14 +5,19 @@
 Creates (and drops) a database ``append_profile``. For each variant — the raw INSERT, the store's
 append (its plain-SQL path, issue 18), and the 0006 PL/pgSQL function as the store called it —
 it runs 32 writers on one pool for ``seconds`` (interleaved, 3 rounds) and reports per append:
-throughput, the client's CPU (this process), the server's WAL records and bytes (``pg_stat_wal``:
-use a private cluster), and the share of the ``streams`` updates that were HOT. Then it times each
+throughput, the client's CPU (this process), the server's CPU (every process of the cluster that
+``pg_stat_activity`` lists — backends, WAL writer, checkpointer —, from ``/proc``: the server must
+run on this machine), the notifications sent (the bench row's ``sensorhub`` variant appends with
+the ``AppendNotifier``), the server's WAL records and bytes (``pg_stat_wal``: use a private
+cluster), and the share of the ``streams`` updates that were HOT. CPU time is what a process
+used, not wall time: robust to other load on the machine, unlike appends/s. Then it times each
 statement's executor alone (``EXPLAIN (ANALYZE, BUFFERS, WAL)``, sequential, median of 300).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -21,12 +26,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sensorhub import migrations
 from sensorhub.application.stored_events import NewEvent
 from sensorhub.db import Conn, init_connection
+from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import _APPEND_AT, _APPEND_AT_UNPROBED, PostgresEventStore
 
 from bench.rows_eventstore import _APPEND_0006, RAW_INSERT, RAW_TABLE, payload
@@ -47,9 +53,36 @@ async def _streams_updates(pool: asyncpg.Pool) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def _run(pool: asyncpg.Pool, seconds: float, op: Callable[[int, int], Awaitable[None]]) -> dict[str, float]:
+class _CountingPool:
+    """The pool as the notifier sees it, counting its acquisitions (one per NOTIFY sent). Nobody
+    listens, as in the bench row (a listening projector would add its own wake-ups)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.acquired: list[int] = []
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        self.acquired.append(1)
+        return self._pool.acquire(timeout=timeout)
+
+
+async def _server_cpu_s(pool: asyncpg.Pool) -> dict[int, float]:
+    """CPU seconds so far of every process of the cluster that pg_stat_activity lists."""
+    pids = [r[0] for r in await pool.fetch("SELECT pid FROM pg_stat_activity")]
+    out: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            out[pid] = _backend_cpu_s(pid)
+    return out
+
+
+async def _run(
+    pool: asyncpg.Pool, seconds: float, op: Callable[[int, int], Awaitable[None]], notices: list[int]
+) -> dict[str, float]:
     count = 0
     wal0, upd0 = await _wal(pool), await _streams_updates(pool)
+    notices0 = len(notices)
+    server0 = await _server_cpu_s(pool)
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = t0 + seconds
 
@@ -63,11 +96,16 @@ async def _run(pool: asyncpg.Pool, seconds: float, op: Callable[[int, int], Awai
 
     await asyncio.gather(*(writer(w) for w in range(WRITERS)))
     cpu, elapsed = time.process_time() - cpu0, time.perf_counter() - t0
+    await asyncio.sleep(0.05)  # the last notification's round trip
+    server1 = await _server_cpu_s(pool)
+    server = sum(server1[p] - server0[p] for p in server1 if p in server0)
     wal1, upd1 = await _wal(pool), await _streams_updates(pool)
     updates = upd1[0] - upd0[0]
     return {
         "appends_per_s": count / elapsed,
         "client_cpu_us": cpu / count * 1e6,
+        "server_cpu_us": server / count * 1e6,
+        "notifications": (len(notices) - notices0) / count,
         "wal_records": (wal1[0] - wal0[0]) / count,
         "wal_bytes": (wal1[1] - wal0[1]) / count,
         "streams_hot_share": (upd1[1] - upd0[1]) / updates if updates else float("nan"),
@@ -111,6 +149,21 @@ _EVENTS_ONLY = (  # the plain-SQL append's INSERT without the stream row: what t
     "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
     " VALUES ($3, $1, $2 + 1, $4, $5, $6, $7) RETURNING position"
 )
+# What the append would cost with stream versions kept only in ``events`` (no ``streams`` write; the
+# unique (stream_id, stream_version) index decides a lost race): the insert of version N + 1 only if
+# version N is stored. Its floor: what it still needs (a guard against a racing archive, the readers
+# of the version) is not in it. The second adds one such guard: the stream row locked FOR KEY SHARE.
+_EVENTS_AFTER_PREVIOUS = (
+    "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT $3, $1, $2 + 1, $4, $5, $6, $7"
+    " WHERE EXISTS (SELECT FROM events p WHERE p.stream_id = $1 AND p.stream_version = $2) RETURNING position"
+)
+_EVENTS_AFTER_PREVIOUS_KEY_SHARE = (
+    "WITH s AS (SELECT FROM streams s WHERE s.stream_id = $1 AND s.archived_version IS NULL FOR KEY SHARE)"
+    " INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+    " SELECT $3, $1, $2 + 1, $4, $5, $6, $7 FROM s"
+    " WHERE EXISTS (SELECT FROM events p WHERE p.stream_id = $1 AND p.stream_version = $2) RETURNING position"
+)
 _RAW_LIKE_EVENTS = (  # the raw INSERT into a copy of events with all its indexes: what they cost
     "INSERT INTO bench_events_copy (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -137,6 +190,12 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
             "events INSERT alone (no stream row, no probe)": lambda i: conn.fetchval(
                 _EVENTS_ONLY, "s-ev", i, uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
+            "events INSERT after a probe of version N (versions in events only: floor)": lambda i: conn.fetchval(
+                _EVENTS_AFTER_PREVIOUS, "s-prev", i + 1, uuid.uuid4(), "DeviceRenamed", 1, data, meta
+            ),
+            "the same + the stream row FOR KEY SHARE (archive guard)": lambda i: conn.fetchval(
+                _EVENTS_AFTER_PREVIOUS_KEY_SHARE, "s-ks", i + 1, uuid.uuid4(), "DeviceRenamed", 1, data, meta
+            ),
             "plain-SQL append statement, with the id probe (in a transaction; before)": lambda i: conn.fetchval(
                 _APPEND_AT, "s-at", i, uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
@@ -150,7 +209,14 @@ async def sequential(pool: asyncpg.Pool, n: int) -> None:
                 _APPEND_0006, "s-f6", "Device", str(i), uuid.uuid4(), "DeviceRenamed", 1, data, meta
             ),
         }
-        await conn.execute("INSERT INTO streams VALUES ('s-at', 'Device', 0), ('s-un', 'Device', 0)")
+        await conn.execute(
+            "INSERT INTO streams VALUES ('s-at', 'Device', 0), ('s-un', 'Device', 0),"
+            " ('s-prev', 'Device', 1), ('s-ks', 'Device', 1)"
+        )
+        await conn.execute(
+            "INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data)"
+            " SELECT gen_random_uuid(), s, 1, 'DeviceRenamed', 1, '{}' FROM unnest(ARRAY['s-prev', 's-ks']) AS s"
+        )
         rounds: dict[str, list[tuple[float, float]]] = {}
         offsets = dict.fromkeys(ops, 0)
         for _ in range(3):
@@ -182,7 +248,8 @@ async def main(url: str, seconds: float, stored: int = 0) -> None:
     await admin.execute("DROP DATABASE IF EXISTS append_profile")
     await admin.execute("CREATE DATABASE append_profile")
     db_url = url.rsplit("/", 1)[0] + "/append_profile"
-    pool = await asyncpg.create_pool(db_url, min_size=WRITERS, max_size=WRITERS, init=init_connection)
+    # as the bench's pool: room for the notifier beside the writers
+    pool = await asyncpg.create_pool(db_url, min_size=WRITERS, max_size=WRITERS + 8, init=init_connection)
     try:
         async with pool.acquire() as conn:
             await migrations.apply(conn)
@@ -194,6 +261,10 @@ async def main(url: str, seconds: float, stored: int = 0) -> None:
         if seconds <= 0:
             return
         store = PostgresEventStore(pool)
+        counting = _CountingPool(pool)
+        notifier = AppendNotifier(cast(asyncpg.Pool, counting))
+        notified_store = PostgresEventStore(pool, notifier=notifier)
+        notices = counting.acquired
 
         def variants(r: int) -> dict[str, Callable[[int, int], Awaitable[None]]]:
             async def raw(w: int, i: int) -> None:
@@ -206,27 +277,44 @@ async def main(url: str, seconds: float, stored: int = 0) -> None:
                     f"ours-{r}-{w}", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], i
                 )
 
+            async def notified(w: int, i: int) -> None:
+                data, meta = payload(i)
+                await notified_store.append(
+                    f"nt-{r}-{w}", "Device", [NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta)], i
+                )
+
             async def before(w: int, i: int) -> None:
                 data, meta = payload(i)
                 await pool.fetch(
                     _APPEND_0006, f"f6-{r}-{w}", "Device", str(i), uuid.uuid4(), "DeviceRenamed", 1, data, meta
                 )
 
-            return {"raw INSERT": raw, "store.append (plain SQL)": ours, "0006 function": before}
+            return {
+                "raw INSERT": raw,
+                "store.append (plain SQL)": ours,
+                "store.append + AppendNotifier (the bench row's sensorhub)": notified,
+                "0006 function": before,
+            }
 
         results: dict[str, list[dict[str, float]]] = {}
         for r in range(3):
             names = list(variants(r))
             names = names[r % len(names) :] + names[: r % len(names)]
             for name in names:
-                results.setdefault(name, []).append(await _run(pool, seconds, variants(r)[name]))
+                results.setdefault(name, []).append(await _run(pool, seconds, variants(r)[name], notices))
+        await notifier.aclose()
         print(f"32 writers x {seconds:g} s x 3 rounds (medians per append)")
-        print("| variant | appends/s | client CPU µs | WAL records | WAL bytes | streams updates HOT |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| variant | appends/s | client CPU µs | server CPU µs | total CPU µs | NOTIFYs | WAL records"
+            " | WAL bytes | streams updates HOT |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, runs in results.items():
             med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+            total = statistics.median(x["client_cpu_us"] + x["server_cpu_us"] for x in runs)
             print(
-                f"| {name} | {med['appends_per_s']:,.0f} | {med['client_cpu_us']:.0f} | {med['wal_records']:.2f}"
+                f"| {name} | {med['appends_per_s']:,.0f} | {med['client_cpu_us']:.0f} | {med['server_cpu_us']:.0f}"
+                f" | {total:.0f} | {med['notifications']:.3f} | {med['wal_records']:.2f}"
                 f" | {med['wal_bytes']:.0f} | {med['streams_hot_share']:.0%} |"
             )
         async with pool.acquire() as conn:

@@ -197,6 +197,44 @@ def reset_peak_rss(pid: int | None = None) -> None:
         pass
 
 
+@dataclass
+class CpuMark:
+    """CPU seconds used so far: this process, and each local server process (None: not local)."""
+
+    client: float
+    server: dict[int, float] | None
+
+
+def _postgres_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a local PostgreSQL process, None when ``pid`` is not one here."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    name, _, rest = stat.partition(" (")[2].rpartition(") ")
+    if name != "postgres":
+        return None
+    fields = rest.split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_mark(pool: Any) -> CpuMark:
+    """Where the CPU stands: this process, and every server process ``pg_stat_activity`` lists
+    (backends, WAL writer, checkpointer) when the server runs on this machine."""
+    pids = [r[0] for r in await pool.fetch("SELECT pid FROM pg_stat_activity")]
+    server = {pid: cpu for pid in pids if (cpu := _postgres_cpu_s(pid)) is not None}
+    return CpuMark(time.process_time(), server if len(server) == len(pids) else None)
+
+
+def cpu_used_s(before: CpuMark, after: CpuMark) -> float | None:
+    """Client + server CPU seconds between two marks; None when the server's is unknown."""
+    if before.server is None or after.server is None:
+        return None
+    server = sum(after.server[p] - before.server[p] for p in after.server if p in before.server)
+    return after.client - before.client + server
+
+
 def peak_rss_mb(pid: int | None = None) -> float | None:
     try:
         with open(f"/proc/{pid or os.getpid()}/status") as f:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import statistics
 import time
 import uuid
 from typing import Any
@@ -30,6 +31,8 @@ from bench.core import (
     Measurement,
     RowResult,
     ceiling_check,
+    cpu_mark,
+    cpu_used_s,
     interleave,
     peak_rss_mb,
     ratio_check,
@@ -188,15 +191,28 @@ async def single_append(ctx: Context) -> RowResult:
 
             return await timed_writers(writers, seconds, op)
 
+        # The CPU each judged variant used per append, client + server: unlike appends/s, not
+        # moved by other load on the machine (PERFORMANCE.md asks for a quiet one).
+        def with_cpu(run: Any) -> Any:
+            async def measured(r: int) -> Measurement:
+                before = await cpu_mark(ctx.pool)
+                m: Measurement = await run(r)
+                used = cpu_used_s(before, await cpu_mark(ctx.pool))
+                if used is not None and m.operations:
+                    m.extra["cpu_us_per_op"] = used / m.operations * 1e6
+                return m
+
+            return measured
+
         # 5 rounds where the sizes say 3: this row's variants are short and the shared machine's load
         # swings within a minute; the median of 5 interleaved rounds moves less (both sides alike).
         runs = await interleave(
             sz.rounds if sz.rounds < 3 else 5,
             {
-                "sensorhub": through(store, "ours"),
+                "sensorhub": with_cpu(through(store, "ours")),
                 "sensorhub without NOTIFY (diagnostic)": through(PostgresEventStore(ctx.pool), "nn"),
                 BEFORE: probed,
-                "raw asyncpg INSERT": raw,
+                "raw asyncpg INSERT": with_cpu(raw),
                 "eventsourcing (default)": es(es_default, "d"),
                 "eventsourcing (db functions)": es(es_funcs, "f"),
             },
@@ -231,8 +247,21 @@ async def single_append(ctx: Context) -> RowResult:
             row, BEFORE, "raw asyncpg INSERT", "before (probed statement, no NOTIFY) vs raw INSERT (diagnostic)"
         ),
         reported_ratio(row, "sensorhub", "eventsourcing (db functions)", "vs eventsourcing (db functions)"),
+        _cpu_ratio(runs, "sensorhub", "raw asyncpg INSERT"),
     ]
     return row
+
+
+def _cpu_ratio(runs: dict[str, list[Measurement]], ours: str, baseline: str) -> Check:
+    """Diagnostic: the baseline's CPU per append over ours (medians of the rounds; client + server,
+    so a local server only): read like the throughput ratio, 0.8x = ours uses 1.25x the CPU."""
+    label = "CPU per append vs raw INSERT, client + server (diagnostic)"
+    mine = [m.extra["cpu_us_per_op"] for m in runs[ours] if "cpu_us_per_op" in m.extra]
+    theirs = [m.extra["cpu_us_per_op"] for m in runs[baseline] if "cpu_us_per_op" in m.extra]
+    if not mine or not theirs:
+        return Check(label, "(reported)", "n/a (server not local)", None)
+    a, b = statistics.median(mine), statistics.median(theirs)
+    return Check(label, "(reported)", f"{b / a:.2f}x ({a:.0f} vs {b:.0f} µs)", None)
 
 
 async def batch_append(ctx: Context) -> RowResult:
