@@ -91,7 +91,8 @@ _APPEND_NEW = (
 # when it is a retry) makes the statement write nothing, and the functions decide: replay, or SH412
 # with its DETAIL. No row back: the functions decide, as above. Parameters: as above, then $8 the
 # locks: the one tag (_APPEND_ONE_TAG*: the event's only tag, which is also the condition's, or no
-# condition) or an eventstore_tag_locks array (_APPEND_TAGS*: the condition's tag or NULL, then the
+# condition), an eventstore_tag_pair (_APPEND_PAIR_CHECKED: the condition's tag, then the event's
+# other tag) or an eventstore_tag_locks array (_APPEND_TAGS*: the condition's tag or NULL, then the
 # event's distinct tags); with a condition, $9 its types (an array literal, never empty) and $10 its
 # position. $8 must keep its domain type: cast from text, the CHECK would run after the snapshot.
 _TAG_ONE_SHARED = "$8::eventstore_tag_shared"
@@ -141,6 +142,9 @@ _APPEND_ONE_TAG_CHECKED = _tagged_statements(_TAG_ONE_EXCLUSIVE, "", _condition_
 _EVENT_TAGS = f"unnest(({_TAG_LOCKS})[2:])"
 _APPEND_TAGS = _tagged_statements(None, _EVENT_TAGS, None)
 _APPEND_TAGS_CHECKED = _tagged_statements(None, _EVENT_TAGS, _condition_clear(f"({_TAG_LOCKS})[1]"))
+# A rename's shape: the event's two tags, the condition on one of them ($8: that one, then the other).
+_TAG_PAIR = "$8::eventstore_tag_pair"
+_APPEND_PAIR_CHECKED = _tagged_statements(None, f"unnest({_TAG_PAIR})", _condition_clear(f"({_TAG_PAIR})[1]"))
 # Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
@@ -401,10 +405,16 @@ class PostgresEventStore:
                 item = condition.items[0]
                 if len(item.tags) != 1 or not item.types:
                     return None  # several tags to intersect, or any type: the functions check
-                if one is not None and item.tags[0] == one:
+                checked = item.tags[0]
+                if one is not None and checked == one:
                     statements, lock = _APPEND_ONE_TAG_CHECKED, one
                 else:
-                    statements, lock = _APPEND_TAGS_CHECKED, [item.tags[0], *dict.fromkeys(tags)]
+                    distinct = list(dict.fromkeys(tags))
+                    if len(distinct) == 2 and checked in distinct:
+                        other = distinct[1] if distinct[0] == checked else distinct[0]
+                        statements, lock = _APPEND_PAIR_CHECKED, [checked, other]
+                    else:
+                        statements, lock = _APPEND_TAGS_CHECKED, [checked, *distinct]
                 args += (lock, _types_literal(item.types), condition.after)
             sql = statements[(1 if alone else 0) if at else 2]
         try:

@@ -31,3 +31,16 @@ CREATE DOMAIN eventstore_tag_exclusive AS text
 -- is among them too).
 CREATE DOMAIN eventstore_tag_locks AS text[]
     CHECK (VALUE IS NULL OR eventstore_lock_tags(array_remove(VALUE[1:1], NULL), VALUE[2:]) IS NOT NULL);
+
+-- The shape of a rename (the event carries the old and the new name's tag, the condition is on
+-- the new one) without a PL/pgSQL call: element 1 locked exclusively, element 2 shared (two
+-- different tags, neither NULL), in key order (CASE fixes the order of evaluation).
+CREATE DOMAIN eventstore_tag_pair AS text[]
+    CHECK (VALUE IS NULL OR CASE
+        WHEN hashtext(VALUE[1]) <= hashtext(VALUE[2]) THEN
+            CASE WHEN pg_advisory_xact_lock(1583218693, hashtext(VALUE[1])) IS NULL THEN false
+                 ELSE pg_advisory_xact_lock_shared(1583218693, hashtext(VALUE[2])) IS NOT NULL END
+        ELSE
+            CASE WHEN pg_advisory_xact_lock_shared(1583218693, hashtext(VALUE[2])) IS NULL THEN false
+                 ELSE pg_advisory_xact_lock(1583218693, hashtext(VALUE[1])) IS NOT NULL END
+        END);
