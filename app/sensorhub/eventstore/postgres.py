@@ -380,7 +380,7 @@ class PostgresEventStore:
         self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected, condition: AppendCondition | None
     ) -> int | None:
         """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``, with tags or a condition
-        ``_APPEND_ONE_TAG*`` / ``_APPEND_TAGS*``): the new event's position, or None when the
+        ``_APPEND_ONE_TAG*`` / ``_APPEND_PAIR_CHECKED`` / ``_APPEND_TAGS*``): the new event's position, or None when the
         statement wrote nothing (or was not sent) and the append functions must decide."""
         at = type(expected) is int and expected > 0
         alone = self._commits_itself()  # no id probe needed (see _ID_PROBE)
