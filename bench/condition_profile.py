@@ -6,7 +6,8 @@ Creates (and drops) a database ``condition_profile`` holding ``stored`` tagged e
 1,000,000, as the row at full size), then measures the client's and the server's CPU per append,
 one append after another on one connection (robust to a loaded machine, unlike throughput), with
 commits not waiting for the disk (``synchronous_commit = off``: the flush is the same for all):
-the plain append, a tagged one, a conditional one (the store's statements), and the tagged and
+the plain append, a tagged one, a conditional one (the store's statements; also with the event
+carrying two tags, as a rename does: the condition's and another), and the tagged and
 conditional appends through the PL/pgSQL function the store called for them before (as it called
 it). 5 interleaved rounds, medians.
 """
@@ -48,11 +49,14 @@ async def main(url: str, stored: int, n: int) -> None:
         await conn.execute("SET synchronous_commit = off")
         store = PostgresEventStore(conn)
 
-        def variant(prefix: str, *, tagged: bool, conditional: bool, before: bool = False) -> Callable[..., Any]:
+        def variant(
+            prefix: str, *, tagged: bool, conditional: bool, before: bool = False, renamed: bool = False
+        ) -> Callable[..., Any]:
             def op(r: int, i: int) -> Awaitable[Any]:
                 data, meta = payload(i)
                 tag = f"device-name:5:bench/{prefix}-{r}-{i}"
-                event = NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta, (tag,) if tagged else ())
+                tags = (f"device-name:5:bench/{prefix}-{r}-{i}-old", tag) if renamed else (tag,)
+                event = NewEvent(uuid.uuid4(), "DeviceRenamed", 1, data, meta, tags if tagged else ())
                 condition = AppendCondition((QueryItem(NAME_TYPES, (tag,)),), 0) if conditional else None
                 stream, expected = f"{prefix}-{r}-{i % PER_STREAM}", i // PER_STREAM
                 if before:  # the PL/pgSQL path, as append() sent a tagged event until issue 17's statement
@@ -65,6 +69,9 @@ async def main(url: str, stored: int, n: int) -> None:
             "plain append": variant("p", tagged=False, conditional=False),
             "tagged append, no condition": variant("t", tagged=True, conditional=False),
             "conditional append": variant("c", tagged=True, conditional=True),
+            "conditional append, two tags (a rename: old and new name)": variant(
+                "r", tagged=True, conditional=True, renamed=True
+            ),
             "before: tagged, PL/pgSQL function": variant("bt", tagged=True, conditional=False, before=True),
             "before: conditional, PL/pgSQL function": variant("bc", tagged=True, conditional=True, before=True),
         }

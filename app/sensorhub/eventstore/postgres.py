@@ -32,7 +32,7 @@ from sensorhub.application.stored_events import (
     StreamEvent,
     expectation_met,
 )
-from sensorhub.db import Conn
+from sensorhub.db import Conn, array_literal
 from sensorhub.eventstore import archive
 from sensorhub.eventstore.feed import (
     EVENT_COLUMNS,
@@ -80,38 +80,71 @@ _APPEND_NEW = (
     "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
     " VALUES ($1, $2, 1) ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_CLAIMED
 )
-# The same for one tagged event and a condition of at most one item (issue 17), one statement:
-# first the tag locks (the event's tags shared, the condition's first tag exclusive, each once, in
-# key order: eventstore_lock_tags.sql says why that is safe), then the condition check
-# (eventstore_condition_holds: a function, so that it reads a snapshot taken after the locks were
-# granted; it raises SH412), both before the claim takes the stream row's lock (the claim's WHERE
-# waits for them, as every other path takes tag locks before stream locks); then the claim and the
-# event as above, and its tags. No row back: the functions decide, as above. Parameters: as above,
-# then the event's tags (distinct), the condition's types and tags (NULL: no condition), its position.
-_TAG_LOCKS_AND_CHECK = (
-    "(SELECT CASE WHEN count(CASE WHEN k.exclusive THEN pg_advisory_xact_lock(1583218693, k.key)"
-    " ELSE pg_advisory_xact_lock_shared(1583218693, k.key) END) < 0 THEN false"
-    " WHEN $10::text[] IS NULL THEN true"
-    " ELSE eventstore_condition_holds($9::text[], $10::text[], $11::bigint, $3::uuid) END"
-    " FROM (SELECT hashtext(t.tag) AS key, bool_or(t.exclusive) AS exclusive"
-    " FROM (SELECT u AS tag, true AS exclusive FROM unnest(($10::text[])[1:1]) AS u"
-    " UNION ALL SELECT u, false FROM unnest($8::text[]) AS u) AS t"
-    " GROUP BY 1 ORDER BY 1 OFFSET 0) AS k)"
-)
-_INSERT_TAGGED = (
-    " , inserted AS (INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
-    " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position),"
-    " tagged AS (INSERT INTO event_tags (tag, type, position)"
-    " SELECT t.tag, $4, i.position FROM inserted i CROSS JOIN unnest($8::text[]) AS t(tag))"
-    " SELECT position FROM inserted"
-)
-_APPEND_TAGGED_AT = _CLAIM_AT + f" AND {_TAG_LOCKS_AND_CHECK}" + _ID_PROBE + " RETURNING s.version)" + _INSERT_TAGGED
-_APPEND_TAGGED_AT_UNPROBED = _CLAIM_AT + f" AND {_TAG_LOCKS_AND_CHECK} RETURNING s.version)" + _INSERT_TAGGED
-_APPEND_TAGGED_NEW = (
-    "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
-    f" SELECT $1, $2, 1 WHERE {_TAG_LOCKS_AND_CHECK}"
-    " ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)" + _INSERT_TAGGED
-)
+# The same for one tagged event and a condition of at most one item with one tag (issue 17), one
+# statement, no PL/pgSQL. The tag locks (the event's tags shared, the condition's tag exclusive,
+# each once, in key order: eventstore_lock_tags.sql says why that is safe) are taken while the
+# statement's parameters are bound: $8 is typed as a domain whose CHECK takes them
+# (migrations/0014_tag_lock_domains.sql). Binding comes before execution, and execution takes the
+# statement's snapshot, so that snapshot already sees every event of a writer the locks waited for,
+# and the condition is checked in the statement itself (one index probe of event_tags' primary key,
+# before the claim locks the stream row). A candidate match (a true one, or the append's own event
+# when it is a retry) makes the statement write nothing, and the functions decide: replay, or SH412
+# with its DETAIL. No row back: the functions decide, as above. Parameters: as above, then $8 the
+# locks: the one tag (_APPEND_ONE_TAG*: the event's only tag, which is also the condition's, or no
+# condition), an eventstore_tag_pair (_APPEND_PAIR_CHECKED: the condition's tag, then the event's
+# other tag) or an eventstore_tag_locks array (_APPEND_TAGS*: the condition's tag or NULL, then the
+# event's distinct tags); with a condition, $9 its types (an array literal, never empty) and $10 its
+# position. $8 must keep its domain type: cast from text, the CHECK would run after the snapshot.
+_TAG_ONE_SHARED = "$8::eventstore_tag_shared"
+_TAG_ONE_EXCLUSIVE = "$8::eventstore_tag_exclusive"
+_TAG_LOCKS = "$8::eventstore_tag_locks"
+
+
+def _condition_clear(tag: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT FROM event_tags t WHERE t.tag = {tag}"
+        " AND t.type = ANY ($9::text::text[]) AND t.position > $10::bigint)"
+    )
+
+
+def _tagged_statements(tag: str | None, tags: str, check: str | None) -> tuple[str, str, str]:
+    """(at an exact version with the id probe, the same without it, a new stream) for one way of
+    passing the tags: ``tag`` what to insert when the event has one tag (else ``tags``, a set
+    expression), ``check`` the condition (None: no condition; the locks are taken anyway)."""
+    insert = (
+        " , inserted AS (INSERT INTO events (event_id, stream_id, stream_version, type, schema_version, data, metadata)"
+        " SELECT $3, $1, c.version, $4, $5, $6, $7 FROM claim c RETURNING position),"
+        " tagged AS (INSERT INTO event_tags (tag, type, position)"
+        + (
+            f" SELECT {tag}, $4, i.position FROM inserted i)"
+            if tag is not None
+            else f" SELECT t.tag, $4, i.position FROM inserted i CROSS JOIN {tags} AS t(tag))"
+        )
+        + " SELECT position FROM inserted"
+    )
+    # the lock parameter must appear in the statement even without a condition (its type is the point)
+    where = check if check is not None else f"{tag if tag is not None else _TAG_LOCKS} IS NOT NULL"
+    at = _CLAIM_AT + f" AND {where}"
+    new = (
+        "WITH claim AS (INSERT INTO streams AS s (stream_id, stream_type, version)"
+        f" SELECT $1, $2, 1 WHERE {where}"
+        " ON CONFLICT (stream_id) DO NOTHING RETURNING s.version)"
+    )
+    return (
+        at + _ID_PROBE + " RETURNING s.version)" + insert,
+        at + " RETURNING s.version)" + insert,
+        new + insert,
+    )
+
+
+_APPEND_ONE_TAG = _tagged_statements(_TAG_ONE_SHARED, "", None)
+_APPEND_ONE_TAG_CHECKED = _tagged_statements(_TAG_ONE_EXCLUSIVE, "", _condition_clear(_TAG_ONE_EXCLUSIVE))
+_EVENT_TAGS = f"unnest(({_TAG_LOCKS})[2:])"
+_APPEND_TAGS = _tagged_statements(None, _EVENT_TAGS, None)
+_APPEND_TAGS_CHECKED = _tagged_statements(None, _EVENT_TAGS, _condition_clear(f"({_TAG_LOCKS})[1]"))
+# A rename's shape: the event's two tags, the condition on one of them ($8: that one, then the other).
+_TAG_PAIR = "$8::eventstore_tag_pair"
+_APPEND_PAIR_CHECKED = _tagged_statements(None, f"unnest({_TAG_PAIR})", _condition_clear(f"({_TAG_PAIR})[1]"))
 # Events with tags, or an append with a condition (migrations/functions/eventstore_append*_tagged.sql).
 _APPEND_TAGGED = (
     "SELECT stream_version, position, replayed FROM eventstore_append_tagged($1, $2, $3, $4::uuid[],"
@@ -347,8 +380,8 @@ class PostgresEventStore:
         self, stream_id: str, stream_type: str, e: NewEvent, expected: Expected, condition: AppendCondition | None
     ) -> int | None:
         """The plain-SQL fast path (``_APPEND_AT``, ``_APPEND_NEW``, with tags or a condition
-        ``_APPEND_TAGGED_*``): the new event's position, or None when the statement wrote nothing
-        and the append functions must decide."""
+        ``_APPEND_ONE_TAG*`` / ``_APPEND_PAIR_CHECKED`` / ``_APPEND_TAGS*``): the new event's position, or None when the
+        statement wrote nothing (or was not sent) and the append functions must decide."""
         at = type(expected) is int and expected > 0
         alone = self._commits_itself()  # no id probe needed (see _ID_PROBE)
         args: tuple[Any, ...] = (
@@ -360,17 +393,30 @@ class PostgresEventStore:
             e.data,
             e.metadata,
         )
-        if condition is None and not e.tags:
+        tags = e.tags
+        if condition is None and not tags:
             sql = (_APPEND_AT_UNPROBED if alone else _APPEND_AT) if at else _APPEND_NEW
         else:
-            sql = (_APPEND_TAGGED_AT_UNPROBED if alone else _APPEND_TAGGED_AT) if at else _APPEND_TAGGED_NEW
-            item = condition.items[0] if condition is not None else None
-            args += (
-                list(dict.fromkeys(e.tags)),  # distinct: one tag row each
-                list(item.types) if item is not None else None,
-                list(item.tags) if item is not None else None,
-                condition.after if condition is not None else 0,
-            )
+            one = tags[0] if len(tags) == 1 or (tags and len(set(tags)) == 1) else None
+            if condition is None:
+                statements = _APPEND_ONE_TAG if one is not None else _APPEND_TAGS
+                args += (one if one is not None else [None, *dict.fromkeys(tags)],)
+            else:
+                item = condition.items[0]
+                if len(item.tags) != 1 or not item.types:
+                    return None  # several tags to intersect, or any type: the functions check
+                checked = item.tags[0]
+                if one is not None and checked == one:
+                    statements, lock = _APPEND_ONE_TAG_CHECKED, one
+                else:
+                    distinct = list(dict.fromkeys(tags))
+                    if len(distinct) == 2 and checked in distinct:
+                        other = distinct[1] if distinct[0] == checked else distinct[0]
+                        statements, lock = _APPEND_PAIR_CHECKED, [checked, other]
+                    else:
+                        statements, lock = _APPEND_TAGS_CHECKED, [checked, *distinct]
+                args += (lock, _types_literal(item.types), condition.after)
+            sql = statements[(1 if alone else 0) if at else 2]
         try:
             return await self._db.fetchval(sql, *args)
         except asyncpg.UniqueViolationError as exc:
@@ -476,6 +522,18 @@ def _appended_counter(stream_type: str) -> Any:
     """The labelled counter child, looked up once per stream type (``labels()`` costs a lock and
     a few microseconds on every append otherwise)."""
     return EVENTS_APPENDED.labels(stream_type=stream_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_literal(types: tuple[str, ...]) -> str:
+    return array_literal(types)
+
+
+def _types_literal(types: Sequence[str]) -> str:
+    """A condition's types as one array literal (a ``$n::text::text[]`` parameter): conditions reuse
+    a few type lists, so the literal is built once per list (asyncpg encodes a list parameter
+    element by element, ~4 µs each)."""
+    return _cached_literal(types) if type(types) is tuple else array_literal(types)
 
 
 def _event_arrays(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:

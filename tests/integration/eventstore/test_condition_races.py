@@ -140,13 +140,17 @@ async def test_multi_stream_appends_on_one_condition_one_wins_every_round(wide_p
         assert len((await store.read_matching([item])).events) == 1
 
 
+@pytest.mark.parametrize(
+    "tags", [("name:y",), ("name:old", "name:y"), ("name:y", "name:a", "name:b")], ids=["one tag", "two", "three"]
+)
 @pytest.mark.parametrize("expected", [0, 1], ids=["new stream", "exact version"])
 async def test_a_conditional_append_waiting_for_a_writer_of_its_tag_sees_its_event(
-    pool: asyncpg.Pool, database_url: str, expected: int
+    pool: asyncpg.Pool, database_url: str, expected: int, tags: tuple[str, ...]
 ) -> None:
-    """The single-statement path (issue 17) starts its snapshot before it gets the tag's lock:
-    the check must read a snapshot taken after it, or it misses the event of the writer it
-    waited for (committed between the two) and two holders of one name both pass."""
+    """The single-statement path (issue 17) checks in a snapshot that must be taken after it got
+    the tag's lock, or it misses the event of the writer it waited for (committed between the two)
+    and two holders of one name both pass. Both writers on the statement path, each shape of its
+    tag locks: the event's only tag, two (a rename: eventstore_tag_pair for the checker), three."""
     store = PostgresEventStore(pool)
     item = QueryItem(ITEM_TYPES, ("name:y",))
     if expected:
@@ -156,12 +160,12 @@ async def test_a_conditional_append_waiting_for_a_writer_of_its_tag_sees_its_eve
     try:
         tx = slow.transaction()
         await tx.start()
-        await PostgresEventStore(slow).append("holder", "Thing", [replace(new_event("Claimed"), tags=("name:y",))], 0)
+        await PostgresEventStore(slow).append("holder", "Thing", [replace(new_event("Claimed"), tags=tags)], 0)
         checking = asyncio.create_task(
             store.append(
                 "checker",
                 "Thing",
-                [replace(new_event("Claimed"), tags=("name:y",))],
+                [replace(new_event("Claimed"), tags=tags)],
                 expected,
                 AppendCondition((item,), 0),
             )

@@ -1,10 +1,13 @@
--- The condition check of a one-event append (eventstore_append_one_tagged, and the client's
--- plain-SQL statements _APPEND_TAGGED_AT / _APPEND_TAGGED_NEW in sensorhub/eventstore/postgres.py,
--- which call it once they hold the tag locks, before they claim the stream row): "no event of
--- p_cond_types (empty: any) carrying every tag of p_cond_tags after position p_after", on the
--- primary key of event_tags; an event with id p_event_id (this append, when it is a retry) is not
--- counted. Returns true, or raises SQLSTATE 'SH412' with DETAIL '<position>|<type>|<after>|<tag>'
--- of the first match. The caller holds the exclusive lock of p_cond_tags[1] (eventstore_lock_tags.sql).
+-- The condition check of a one-event append in PL/pgSQL (eventstore_append_one_tagged calls it
+-- once it holds the tag locks, before it claims the stream row): "no event of p_cond_types (empty:
+-- any) carrying every tag of p_cond_tags after position p_after", on the primary key of
+-- event_tags; an event with id p_event_id (this append, when it is a retry) is not counted.
+-- Returns true, or raises SQLSTATE 'SH412' with DETAIL '<position>|<type>|<after>|<tag>' of the
+-- first match. The caller holds the exclusive lock of p_cond_tags[1] (eventstore_lock_tags.sql).
+-- (The client's plain-SQL statements, sensorhub/eventstore/postgres.py _APPEND_ONE_TAG_CHECKED /
+-- _APPEND_TAGS_CHECKED, check in SQL instead: they take the locks while their parameters are
+-- bound, before their snapshot — migrations/0014_tag_lock_domains.sql — and hand every candidate
+-- match to eventstore_append_one_tagged, hence to this function.)
 --
 -- VOLATILE and PL/pgSQL on purpose: the check is a statement of its own, so under READ COMMITTED
 -- it reads a snapshot taken now, after the locks were granted. A calling statement's snapshot was

@@ -11,7 +11,9 @@
 -- either committed (its events are read) or takes its lock later and so draws its positions
 -- later, above every position read. That makes P (the largest position read) exact: nothing
 -- matching can still appear at or below it. Locks are taken in key order (no deadlock between
--- two lockers); all tag locks come before the stream row lock.
+-- two lockers); all tag locks come before the stream row lock. The one-event statements of the
+-- client take them while their parameters are bound (migrations/0014_tag_lock_domains.sql, whose
+-- eventstore_tag_locks calls this function), so that their own snapshot comes after the locks.
 --
 -- Lock the tags' advisory locks, each once, in key order; a tag in both lists is locked exclusively.
 -- One statement (the OFFSET 0 keeps the sort below the lock calls).
