@@ -17,10 +17,8 @@ statement's executor alone (``EXPLAIN (ANALYZE, BUFFERS, WAL)``, sequential, med
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,6 +33,7 @@ from sensorhub.db import Conn, init_connection
 from sensorhub.eventstore.notify import AppendNotifier
 from sensorhub.eventstore.postgres import _APPEND_AT, _APPEND_AT_UNPROBED, PostgresEventStore
 
+from bench.core import cpu_mark, postgres_cpu_s
 from bench.rows_eventstore import _APPEND_0006, RAW_INSERT, RAW_TABLE, payload
 
 WRITERS = 32
@@ -66,23 +65,13 @@ class _CountingPool:
         return self._pool.acquire(timeout=timeout)
 
 
-async def _server_cpu_s(pool: asyncpg.Pool) -> dict[int, float]:
-    """CPU seconds so far of every process of the cluster that pg_stat_activity lists."""
-    pids = [r[0] for r in await pool.fetch("SELECT pid FROM pg_stat_activity")]
-    out: dict[int, float] = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):  # ended meanwhile
-            out[pid] = _backend_cpu_s(pid)
-    return out
-
-
 async def _run(
     pool: asyncpg.Pool, seconds: float, op: Callable[[int, int], Awaitable[None]], notices: list[int]
 ) -> dict[str, float]:
     count = 0
     wal0, upd0 = await _wal(pool), await _streams_updates(pool)
     notices0 = len(notices)
-    server0 = await _server_cpu_s(pool)
+    server0 = (await cpu_mark(pool)).server
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = t0 + seconds
 
@@ -97,8 +86,10 @@ async def _run(
     await asyncio.gather(*(writer(w) for w in range(WRITERS)))
     cpu, elapsed = time.process_time() - cpu0, time.perf_counter() - t0
     await asyncio.sleep(0.05)  # the last notification's round trip
-    server1 = await _server_cpu_s(pool)
-    server = sum(server1[p] - server0[p] for p in server1 if p in server0)
+    server1 = (await cpu_mark(pool)).server
+    server = (  # NaN when a listed process was not found here (ended meanwhile, or a remote server)
+        sum(server1[p] - server0[p] for p in server1 if p in server0) if server0 and server1 else float("nan")
+    )
     wal1, upd1 = await _wal(pool), await _streams_updates(pool)
     updates = upd1[0] - upd0[0]
     return {
@@ -131,9 +122,10 @@ async def _explain(conn: Conn, sql: str, args: Callable[[int], tuple[Any, ...]])
 
 def _backend_cpu_s(pid: int) -> float:
     """User + system CPU of one server process so far (needs the server on this machine)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = postgres_cpu_s(pid)
+    if cpu is None:
+        raise RuntimeError(f"no PostgreSQL process {pid} on this machine: the profile needs a local server")
+    return cpu
 
 
 async def sequential_cpu(conn: Conn, n: int, op: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:

@@ -205,7 +205,7 @@ class CpuMark:
     server: dict[int, float] | None
 
 
-def _postgres_cpu_s(pid: int) -> float | None:
+def postgres_cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a local PostgreSQL process, None when ``pid`` is not one here."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -223,7 +223,7 @@ async def cpu_mark(pool: Any) -> CpuMark:
     """Where the CPU stands: this process, and every server process ``pg_stat_activity`` lists
     (backends, WAL writer, checkpointer) when the server runs on this machine."""
     pids = [r[0] for r in await pool.fetch("SELECT pid FROM pg_stat_activity")]
-    server = {pid: cpu for pid in pids if (cpu := _postgres_cpu_s(pid)) is not None}
+    server = {pid: cpu for pid in pids if (cpu := postgres_cpu_s(pid)) is not None}
     return CpuMark(time.process_time(), server if len(server) == len(pids) else None)
 
 
